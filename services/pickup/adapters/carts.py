@@ -1,0 +1,206 @@
+"""Carts in Redis: one hash per cart (product id -> quantity) that expires when left alone.
+
+Every write is one Lua script, so checking the bounds, writing and refreshing the expiry
+happen in one step: two tabs adding at once can neither lose an update nor together go past
+a bound. Stock is not checked here; the reservation at checkout is the hard check.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from pickup.core.errors import Conflict, InvalidInput, ServiceUnavailable
+from pickup.core.inventory import require_product_id
+
+CART_ID_PATTERN = r"^[A-Za-z0-9_-]{22,64}$"
+_CART_ID = re.compile(CART_ID_PATTERN)
+UNREACHABLE = "The cart service is unreachable; please try again in a moment."
+
+# Results: {quantity, lines} on success; {-1, lines} when a new line would not fit;
+# {-2, quantity in cart} when the line would exceed the per-line limit.
+_ADD = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local wanted = current + tonumber(ARGV[2])
+if wanted > tonumber(ARGV[4]) then
+  return {-2, current}
+end
+local lines = redis.call('HLEN', KEYS[1])
+if current == 0 and lines >= tonumber(ARGV[3]) then
+  return {-1, lines}
+end
+redis.call('HSET', KEYS[1], ARGV[1], wanted)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return {wanted, redis.call('HLEN', KEYS[1])}
+"""
+
+_SET = """
+local wanted = tonumber(ARGV[2])
+if wanted == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[5])
+  end
+  return {0, redis.call('HLEN', KEYS[1])}
+end
+if wanted > tonumber(ARGV[4]) then
+  return {-2, tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')}
+end
+local lines = redis.call('HLEN', KEYS[1])
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and lines >= tonumber(ARGV[3]) then
+  return {-1, lines}
+end
+redis.call('HSET', KEYS[1], ARGV[1], wanted)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return {wanted, redis.call('HLEN', KEYS[1])}
+"""
+
+_REMOVE = """
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return removed
+"""
+
+
+class CartFull(Conflict):
+    type = "cart-full"
+    title = "The cart is full"
+
+    def __init__(self, max_lines: int) -> None:
+        super().__init__(f"A cart holds at most {max_lines} different items.")
+        self.max_lines = max_lines
+
+    def extensions(self) -> dict[str, Any]:
+        return {"max_lines": self.max_lines}
+
+
+class QuantityLimit(Conflict):
+    type = "cart-quantity-limit"
+    title = "Too many of one item"
+
+    def __init__(self, product_id: str, max_quantity: int, in_cart: int) -> None:
+        super().__init__(
+            f"At most {max_quantity} of {product_id} per order; the cart already has {in_cart}."
+        )
+        self.product_id = product_id
+        self.max_quantity = max_quantity
+        self.in_cart = in_cart
+
+    def extensions(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "max_quantity": self.max_quantity,
+            "in_cart": self.in_cart,
+        }
+
+
+def new_cart_id() -> str:
+    """An unguessable cart id (32 url-safe characters): it is the only key to the cart."""
+    return secrets.token_urlsafe(24)
+
+
+def is_cart_id(value: object) -> bool:
+    return isinstance(value, str) and _CART_ID.fullmatch(value) is not None
+
+
+class CartStore:
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        ttl_seconds: int,
+        max_lines: int,
+        max_quantity: int,
+        key_prefix: str = "cart:",
+    ) -> None:
+        for name, value in (
+            ("ttl_seconds", ttl_seconds),
+            ("max_lines", max_lines),
+            ("max_quantity", max_quantity),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self._redis = redis
+        self.ttl_seconds = ttl_seconds
+        self.max_lines = max_lines
+        self.max_quantity = max_quantity
+        self.key_prefix = key_prefix
+        self._add = redis.register_script(_ADD)
+        self._set = redis.register_script(_SET)
+        self._remove = redis.register_script(_REMOVE)
+
+    def key(self, cart_id: str) -> str:
+        if not is_cart_id(cart_id):
+            raise InvalidInput(
+                "not a cart id: expected 22-64 letters, digits, '-' or '_'", field="cart_id"
+            )
+        return self.key_prefix + cart_id
+
+    async def add(self, cart_id: str, product_id: str, quantity: int = 1) -> int:
+        """Add ``quantity`` of a product; returns how many of it the cart now holds."""
+        key = self.key(cart_id)
+        require_product_id(product_id)
+        if _not_int(quantity) or quantity < 1:
+            raise InvalidInput(f"quantity must be at least 1, got {quantity!r}", "quantity")
+        return await self._write(self._add, key, product_id, quantity)
+
+    async def set_quantity(self, cart_id: str, product_id: str, quantity: int) -> int:
+        """Make the line exactly ``quantity`` (0 removes it); returns the new quantity."""
+        key = self.key(cart_id)
+        require_product_id(product_id)
+        if _not_int(quantity) or quantity < 0:
+            raise InvalidInput(f"quantity must be 0 or more, got {quantity!r}", "quantity")
+        return await self._write(self._set, key, product_id, quantity)
+
+    async def remove(self, cart_id: str, product_id: str) -> bool:
+        """Remove a line; whether it was in the cart."""
+        key = self.key(cart_id)
+        require_product_id(product_id)
+        with self._translate_errors():
+            removed = await self._remove(keys=[key], args=[product_id, self.ttl_seconds])
+        return bool(removed)
+
+    async def get(self, cart_id: str) -> dict[str, int]:
+        """The cart's lines, product id -> quantity (empty when it expired or never existed)."""
+        key = self.key(cart_id)
+        with self._translate_errors():
+            lines = await self._redis.hgetall(key)
+        return {_text(product): int(quantity) for product, quantity in lines.items()}
+
+    async def clear(self, cart_id: str) -> None:
+        key = self.key(cart_id)
+        with self._translate_errors():
+            await self._redis.delete(key)
+
+    async def _write(self, script: Any, key: str, product_id: str, quantity: int) -> int:
+        args = [product_id, quantity, self.max_lines, self.max_quantity, self.ttl_seconds]
+        with self._translate_errors():
+            result, detail = await script(keys=[key], args=args)
+        if result == -1:
+            raise CartFull(self.max_lines)
+        if result == -2:
+            raise QuantityLimit(product_id, self.max_quantity, int(detail))
+        return int(result)
+
+    @contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise ServiceUnavailable(UNREACHABLE) from error
+
+
+def _not_int(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,69 @@
+"""The AWS emulator for development, tests and kind: a moto server that applies DynamoDB
+requests one at a time.
+
+moto's server handles requests in parallel threads without a lock, so its conditional writes
+are not atomic: concurrent one-unit reservations against 20 units can "succeed" 21-23 times,
+and a cancelled transaction's rollback (a restore of an earlier copy of the table) can undo
+another request's committed write. DynamoDB itself applies conditional writes to an item
+atomically; serialising the emulator's DynamoDB requests restores that guarantee. Other
+services stay concurrent, so SQS long polls never hold anyone up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class SerialisedDynamoDB:
+    """WSGI middleware letting one DynamoDB (and DynamoDB Streams) request in at a time."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+            with self.lock:
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+
+class AWSEmulator:
+    """A moto server on ``host:port`` (port 0 picks a free one) in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = SerialisedDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            host, port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="aws-emulator", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        self._thread.start()
+        return self.url
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
