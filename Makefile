@@ -1,0 +1,46 @@
+# The two commands: `make dev` and `make test`. Both install what they need first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# uv from PATH if present, else the one `install` puts beside $(PYTHON).
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: help install dev test lint format services services-install clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(BIN)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet --disable-pip-version-check 'uv>=0.5'
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(BIN)/.synced ## Install the locked dependencies into .venv
+
+dev: install ## Run the whole platform on embedded defaults at http://127.0.0.1:8000
+	$(BIN)/pickup dev
+
+services-install: ## Install PostgreSQL and Redis from Debian's packages where missing
+	@bash scripts/install-services.sh
+
+services: install services-install ## Start PostgreSQL, Redis and moto for the tests if not running
+	$(BIN)/python -m tests.services
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check services tests migrations
+	$(BIN)/ruff format --check services tests migrations
+
+format: install ## Format the code
+	$(BIN)/ruff format services tests migrations
+	$(BIN)/ruff check --fix services tests migrations
+
+test: services lint ## Run the whole suite against real PostgreSQL, Redis and moto
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean: ## Remove the virtualenv, caches and development data
+	rm -rf $(VENV) .cache var .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,49 @@
+"""The API process's composition root: ``create_app`` builds the FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+import pickup
+from pickup.api import health
+from pickup.api.problems import install_problem_handlers
+from pickup.menu import endpoints as menu
+from pickup.paths import shipped
+from pickup.runtime import Resources
+from pickup.settings import Settings
+
+# Something to run for the whole life of the app beside the API (the embedded development
+# stack runs the AWS emulator, worker and notifier this way). Entered before the clients open.
+Companion = Callable[[], AbstractAsyncContextManager[object]]
+
+
+def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # All start-up and clean-up lives here: uvicorn re-raises SIGINT after serving, so
+        # clean-up placed after `serve()` would never run on Ctrl-C.
+        async with AsyncExitStack() as stack:
+            for companion in companions:
+                await stack.enter_async_context(companion())
+            app.state.resources = await stack.enter_async_context(Resources.open(settings))
+            yield
+
+    app = FastAPI(
+        title="pickup",
+        version=pickup.__version__,
+        summary="Order ahead, pick up on time.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(menu.router)
+    app.mount("/static", StaticFiles(directory=shipped("web") / "static"), name="static")
+    return app

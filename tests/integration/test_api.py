@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from pickup.api.app import create_app
+from pickup.provisioning import bootstrap
+from pickup.seed.loader import seed
+from pickup.settings import Settings
+
+PROBLEM = "application/problem+json"
+
+
+async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pickup.test") as client:
+            yield client
+
+
+@pytest.fixture
+async def seeded(settings: Settings, db_engine: Any, redis: Any) -> Settings:
+    await bootstrap(settings)
+    await seed(settings)
+    return settings
+
+
+@pytest.fixture
+async def client(seeded: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in client_for(seeded):
+        yield client
+
+
+async def test_liveness_touches_no_dependency(make_settings: Callable[..., Settings]) -> None:
+    broken = make_settings(redis_url="redis://127.0.0.1:9/0", aws_endpoint_url="http://127.0.0.1:9")
+    async for client in client_for(broken):
+        response = await client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+
+async def test_readiness_reports_every_dependency(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    checks = response.json()["checks"]
+    assert {name: check["ok"] for name, check in checks.items()} == {
+        "database": True,
+        "redis": True,
+        "dynamodb": True,
+        "sqs": True,
+    }
+
+
+async def test_readiness_names_the_dependency_that_is_down(
+    seeded: Settings, make_settings: Callable[..., Settings]
+) -> None:
+    without_redis = make_settings(
+        resource_prefix=seeded.resource_prefix, redis_url="redis://127.0.0.1:9/0"
+    )
+    async for client in client_for(without_redis):
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["retry-after"] == "5"
+    body = response.json()
+    assert body["detail"].startswith("Unavailable: redis (")
+    assert body["checks"]["redis"]["ok"] is False
+    assert body["checks"]["database"]["ok"] is True
+
+
+async def test_readiness_fails_before_bootstrap(settings: Settings, db_engine: Any) -> None:
+    async for client in client_for(settings):
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert {name for name, check in body["checks"].items() if not check["ok"]} == {
+        "dynamodb",
+        "sqs",
+    }
+
+
+async def test_the_menu_groups_products_by_category_with_live_stock(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/api/menu")
+    assert response.status_code == 200
+    categories = response.json()["categories"]
+    assert [category["name"] for category in categories][:2] == ["Coffee", "Tea & Cold Drinks"]
+    products = {p["id"]: p for category in categories for p in category["products"]}
+    assert len(products) == 26
+    assert products["cold-brew"]["stock"] == {"status": "out_of_stock", "available": None}
+    assert products["mocha"]["stock"]["status"] == "low_stock"
+    assert products["mocha"]["stock"]["available"] == 3
+    assert products["espresso"]["stock"]["status"] == "in_stock"
+
+
+async def test_an_unknown_product_is_a_problem_response(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/menu/no-such-cake")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["type"] == "https://pickup.dev/problems/unknown-product"
+    assert body["status"] == 404
+    assert "no-such-cake" in body["detail"]
+
+
+async def test_a_malformed_product_id_names_the_field(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/menu/NOT_VALID!")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["type"] == "https://pickup.dev/problems/validation-error"
+    assert body["errors"][0]["field"] == "path.product_id"
+
+
+async def test_an_unknown_route_is_a_problem_response(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["title"] == "Not Found"
