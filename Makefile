@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test lint format services services-install clean
+.PHONY: help install dev test lint format services services-install chart-tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -31,15 +31,18 @@ services-install: ## Install PostgreSQL and Redis from Debian's packages where m
 services: install services-install ## Start PostgreSQL, Redis and moto for the tests if not running
 	$(BIN)/python -m tests.services
 
+chart-tools: ## Fetch helm, kubectl and the manifest checkers into .cache/tools
+	$(PYTHON) scripts/chart_tools.py install --checkov --allow-offline
+
 lint: install ## ruff lint and format check
-	$(BIN)/ruff check services tests migrations
-	$(BIN)/ruff format --check services tests migrations
+	$(BIN)/ruff check services tests migrations scripts
+	$(BIN)/ruff format --check services tests migrations scripts
 
 format: install ## Format the code
-	$(BIN)/ruff format services tests migrations
-	$(BIN)/ruff check --fix services tests migrations
+	$(BIN)/ruff format services tests migrations scripts
+	$(BIN)/ruff check --fix services tests migrations scripts
 
-test: services lint ## Run the whole suite against real PostgreSQL, Redis and moto
+test: services lint chart-tools ## Run the whole suite against real PostgreSQL, Redis and moto
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean: ## Remove the virtualenv, caches and development data
