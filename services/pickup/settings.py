@@ -12,6 +12,7 @@ import os
 from enum import StrEnum
 from functools import cached_property
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AnyUrl,
@@ -23,6 +24,8 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from pickup.core.pickup_times import OpeningHours, SlotRules
 
 ENV_PREFIX = "PICKUP_"
 
@@ -177,6 +180,50 @@ class Settings(BaseSettings):
         900, ge=30, le=24 * 3600, description="seconds an unconfirmed reservation is held"
     )
 
+    # --- Pickup times ----------------------------------------------------------------------
+    timezone: str = Field("Europe/London", description="an IANA time zone such as Europe/London")
+    opening_hours: str = Field(
+        "mon-fri 07:30-18:00; sat 08:00-16:00; sun 09:00-14:00",
+        description="opening hours such as 'mon-fri 07:30-18:00; sat 08:00-16:00; sun closed'",
+    )
+    slot_minutes: int = Field(15, ge=5, le=120, description="pickup slot length, 5-120 minutes")
+    slot_capacity: int = Field(
+        12, ge=1, le=10_000, description="orders one pickup slot takes (1-10000)"
+    )
+    lead_minutes: int = Field(
+        15, ge=0, le=24 * 60, description="minutes between ordering and the earliest pickup"
+    )
+    max_days_ahead: int = Field(7, ge=0, le=60, description="how many days ahead (0-60)")
+
+    # --- Caches, limits and abuse protection -------------------------------------------------
+    menu_cache_ttl_seconds: int = Field(
+        60,
+        ge=1,
+        le=3600,
+        description="seconds the menu is cached (1-3600); stock changes invalidate it sooner",
+    )
+    status_cache_ttl_seconds: int = Field(
+        300, ge=1, le=3600, description="seconds an order status is cached (1-3600)"
+    )
+    idempotency_ttl_seconds: int = Field(
+        24 * 3600, ge=60, le=7 * 24 * 3600, description="seconds an idempotency key is kept"
+    )
+    rate_limit_cart_per_minute: int = Field(
+        120, ge=1, le=100_000, description="cart writes per client per minute"
+    )
+    rate_limit_checkout_per_minute: int = Field(
+        10, ge=1, le=100_000, description="checkouts per client per minute"
+    )
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1024, le=10 * 1024 * 1024, description="largest request body, in bytes"
+    )
+    cookie_secure: bool | None = Field(
+        None, description="true or false; unset: Secure cookies when PICKUP_PUBLIC_URL is https"
+    )
+    outbox_relay_interval_seconds: float = Field(
+        1.0, gt=0, le=60, description="seconds between outbox relay passes (0 < n <= 60)"
+    )
+
     # --- Staff -----------------------------------------------------------------------------
     admin_email: str = Field(
         "admin@pickup.example",
@@ -203,6 +250,21 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str) -> str:
         if value.split("://", 1)[0] not in {"redis", "rediss", "unix", "memory"}:
             raise ValueError("expected a redis://, rediss://, unix:// or memory:// URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _opening_hours(cls, value: str) -> str:
+        OpeningHours.parse(value)  # raises ValueError saying what is wrong
         return value
 
     @field_validator("admin_password")
@@ -235,6 +297,22 @@ class Settings(BaseSettings):
     @cached_property
     def names(self) -> ResourceNames:
         return ResourceNames(self.resource_prefix)
+
+    @cached_property
+    def slot_rules(self) -> SlotRules:
+        return SlotRules(
+            hours=OpeningHours.parse(self.opening_hours),
+            zone=ZoneInfo(self.timezone),
+            slot_minutes=self.slot_minutes,
+            lead_minutes=self.lead_minutes,
+            max_days_ahead=self.max_days_ahead,
+        )
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return str(self.public_url).startswith("https://")
 
     @property
     def async_database_url(self) -> str:

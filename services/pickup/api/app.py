@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
@@ -10,8 +12,12 @@ from fastapi.staticfiles import StaticFiles
 
 import pickup
 from pickup.api import health
+from pickup.api.limits import BodySizeLimit
 from pickup.api.problems import install_problem_handlers
+from pickup.cart import endpoints as cart
 from pickup.menu import endpoints as menu
+from pickup.orders import endpoints as orders
+from pickup.outbox.relay import OutboxRelay
 from pickup.paths import shipped
 from pickup.runtime import Resources
 from pickup.settings import Settings
@@ -19,6 +25,12 @@ from pickup.settings import Settings
 # Something to run for the whole life of the app beside the API (the embedded development
 # stack runs the AWS emulator, worker and notifier this way). Entered before the clients open.
 Companion = Callable[[], AbstractAsyncContextManager[object]]
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) -> FastAPI:
@@ -29,7 +41,13 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
         async with AsyncExitStack() as stack:
             for companion in companions:
                 await stack.enter_async_context(companion())
-            app.state.resources = await stack.enter_async_context(Resources.open(settings))
+            resources = await stack.enter_async_context(Resources.open(settings))
+            app.state.resources = resources
+            relay = asyncio.create_task(
+                OutboxRelay(resources).run(settings.outbox_relay_interval_seconds),
+                name="outbox-relay",
+            )
+            stack.push_async_callback(_cancel, relay)
             yield
 
     app = FastAPI(
@@ -45,5 +63,8 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(menu.router)
+    app.include_router(cart.router)
+    app.include_router(orders.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=shipped("web") / "static"), name="static")
     return app

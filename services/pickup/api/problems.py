@@ -73,8 +73,9 @@ def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
 async def _pickup_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, PickupError)
     headers = None
-    if isinstance(error, ServiceUnavailable):
-        headers = {"Retry-After": str(error.retry_after)}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:  # 503s, 429s, and 409s that resolve by themselves
+        headers = {"Retry-After": str(retry_after)}
     if error.status >= 500 and not isinstance(error, ServiceUnavailable):
         logger.error("request.failed", exc_info=error)
     return problem_response(

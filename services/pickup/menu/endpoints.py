@@ -2,22 +2,50 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Header, Path, Response
 
 from pickup.api.deps import ResourcesDep
 from pickup.api.problems import problem_responses
-from pickup.core.inventory import UnknownProduct
+from pickup.core.inventory import PRODUCT_ID_PATTERN, UnknownProduct
 from pickup.menu.schemas import Menu, MenuProduct
-from pickup.menu.service import build_menu, menu_product
+from pickup.menu.service import menu_document, menu_product, products_by_id
 
 router = APIRouter(prefix="/api/menu", tags=["menu"])
 
-ProductId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", max_length=64)]
+ProductId = Annotated[str, Path(pattern=PRODUCT_ID_PATTERN, max_length=64)]
+
+# Browsers keep the menu but ask again each time; an unchanged menu costs a 304 and no body.
+CACHE_CONTROL = "no-cache"
 
 
-@router.get("", response_model=Menu, responses=problem_responses(503), summary="The menu")
-async def get_menu(resources: ResourcesDep) -> Menu:
-    return build_menu(await resources.inventory.list_products())
+@router.get(
+    "",
+    response_model=Menu,
+    responses={
+        200: {
+            "description": "The menu",
+            "headers": {
+                "ETag": {"description": "a strong tag of this menu", "schema": {"type": "string"}},
+                "Cache-Control": {"description": "no-cache", "schema": {"type": "string"}},
+            },
+        },
+        304: {"description": "Not Modified: the menu still has the ETag in If-None-Match"},
+        **problem_responses(503),
+    },
+    summary="The menu",
+)
+async def get_menu(
+    resources: ResourcesDep,
+    if_none_match: Annotated[
+        str | None,
+        Header(description="ETag(s) of a menu the client holds; unchanged answers 304"),
+    ] = None,
+) -> Response:
+    document = await menu_document(resources)
+    headers = {"ETag": document.etag, "Cache-Control": CACHE_CONTROL}
+    if if_none_match is not None and _matches(if_none_match, document.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(document.body, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -27,7 +55,15 @@ async def get_menu(resources: ResourcesDep) -> Menu:
     summary="One product with its live stock",
 )
 async def get_menu_product(product_id: ProductId, resources: ResourcesDep) -> MenuProduct:
-    product = await resources.inventory.get_product(product_id)
+    product = (await products_by_id(resources, [product_id])).get(product_id)
     if product is None:
         raise UnknownProduct([product_id])
     return menu_product(product)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match requires; ``*`` matches any menu."""
+    if if_none_match.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == wanted for tag in if_none_match.split(","))

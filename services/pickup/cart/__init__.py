@@ -1,0 +1,1 @@
+"""The shopper's cart: signed identity, priced view, availability-checked writes."""

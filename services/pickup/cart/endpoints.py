@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Cookie, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from pickup.adapters.carts import new_cart_id
+from pickup.api.deps import ResourcesDep
+from pickup.api.problems import problem_responses
+from pickup.api.ratelimit import rate_limit
+from pickup.cart.identity import (
+    COOKIE_NAME,
+    HEADER_NAME,
+    issue_cart_token,
+    read_cart_id,
+    set_cart_cookie,
+)
+from pickup.cart.schemas import CartAdd, CartRemove, CartUpdate, CartView
+from pickup.cart.service import add_item, clear_cart, remove_item, set_item_quantity, view_cart
+from pickup.core.inventory import PRODUCT_ID_PATTERN
+from pickup.settings import Settings
+
+router = APIRouter(prefix="/api/cart", tags=["cart"])
+
+LIMITED = [Depends(rate_limit("cart", "rate_limit_cart_per_minute"))]
+
+
+async def current_cart_id(
+    request: Request,
+    resources: ResourcesDep,
+    # Declared so the OpenAPI schema documents both ways of naming the cart; the signed
+    # value is read and checked by read_cart_id.
+    x_cart_token: Annotated[
+        str | None,
+        Header(description="the cart token from an earlier cart response (API clients)"),
+    ] = None,
+    pickup_cart: Annotated[
+        str | None, Cookie(alias=COOKIE_NAME, description="the cart cookie (browsers)")
+    ] = None,
+) -> str | None:
+    return read_cart_id(request, resources.settings)
+
+
+CartId = Annotated[str | None, Depends(current_cart_id)]
+
+_TOKEN_HEADERS = {
+    HEADER_NAME: {
+        "description": "the signed cart token; send it back as X-Cart-Token",
+        "schema": {"type": "string"},
+    },
+    "Set-Cookie": {
+        "description": f"{COOKIE_NAME}: the same token as an HttpOnly, SameSite=Lax cookie",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"description": "The cart after the change", "headers": _TOKEN_HEADERS},
+        **problem_responses(*statuses),
+    }
+
+
+def _keep(response: Response, cart_id: str, settings: Settings) -> None:
+    """Hand the cart token back (cookie and header), refreshing the cookie's lifetime."""
+    token = issue_cart_token(cart_id, settings)
+    set_cart_cookie(response, token, settings)
+    response.headers[HEADER_NAME] = token
+
+
+def _within_line_limit(quantity: int, settings: Settings) -> None:
+    # The bound is a setting, so the request model cannot carry it; same answer as if it did.
+    if quantity > settings.cart_max_quantity:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "quantity"),
+                    "msg": f"Input should be less than or equal to {settings.cart_max_quantity}",
+                    "type": "less_than_equal",
+                    "input": quantity,
+                }
+            ]
+        )
+
+
+@router.get(
+    "",
+    response_model=CartView,
+    responses=problem_responses(503),
+    summary="The cart, priced, with each line's live stock",
+)
+async def get_cart(resources: ResourcesDep, cart_id: CartId) -> CartView:
+    return await view_cart(resources, cart_id)
+
+
+@router.post(
+    "/add",
+    response_model=CartView,
+    responses=_responses(404, 409, 413, 415, 422, 429, 503),
+    dependencies=LIMITED,
+    summary="Add units of a product (starts a cart on the first add)",
+    description="Answers 409 `insufficient-stock` with `available` when the line would hold "
+    "more than is left or than one order may hold; nothing is written then.",
+)
+async def add_to_cart(
+    body: CartAdd, response: Response, resources: ResourcesDep, cart_id: CartId
+) -> CartView:
+    _within_line_limit(body.quantity, resources.settings)
+    cart_id = cart_id or new_cart_id()
+    view = await add_item(resources, cart_id, body.product_id, body.quantity)
+    _keep(response, cart_id, resources.settings)
+    return view
+
+
+@router.put(
+    "/update",
+    response_model=CartView,
+    responses=_responses(404, 409, 413, 415, 422, 429, 503),
+    dependencies=LIMITED,
+    summary="Set a line's quantity (0 removes the line)",
+    description="Answers 409 `insufficient-stock` with `available` when the line would hold "
+    "more than is left or than one order may hold; nothing is written then.",
+)
+async def update_cart(
+    body: CartUpdate, response: Response, resources: ResourcesDep, cart_id: CartId
+) -> CartView:
+    _within_line_limit(body.quantity, resources.settings)
+    if cart_id is None and body.quantity == 0:
+        return await view_cart(resources, None)
+    cart_id = cart_id or new_cart_id()
+    view = await set_item_quantity(resources, cart_id, body.product_id, body.quantity)
+    _keep(response, cart_id, resources.settings)
+    return view
+
+
+@router.delete(
+    "/remove",
+    response_model=CartView,
+    responses=_responses(413, 415, 422, 429, 503),
+    dependencies=LIMITED,
+    summary="Remove a line",
+    description="Name the product in the body, or as `?product_id=` for clients that cannot "
+    "send a body with DELETE. Removing a line that is not in the cart is not an error.",
+)
+async def remove_from_cart(
+    response: Response,
+    resources: ResourcesDep,
+    cart_id: CartId,
+    body: Annotated[CartRemove | None, Body()] = None,
+    product_id: Annotated[
+        str | None,
+        Query(pattern=PRODUCT_ID_PATTERN, max_length=64, description="instead of the body"),
+    ] = None,
+) -> CartView:
+    chosen = _removed_product(body, product_id)
+    if cart_id is None:
+        return await view_cart(resources, None)
+    view = await remove_item(resources, cart_id, chosen)
+    _keep(response, cart_id, resources.settings)
+    return view
+
+
+@router.post(
+    "/clear",
+    response_model=CartView,
+    responses=_responses(413, 415, 429, 503),
+    dependencies=LIMITED,
+    summary="Empty the cart",
+)
+async def clear(response: Response, resources: ResourcesDep, cart_id: CartId) -> CartView:
+    if cart_id is None:
+        return await view_cart(resources, None)
+    view = await clear_cart(resources, cart_id)
+    _keep(response, cart_id, resources.settings)
+    return view
+
+
+def _removed_product(body: CartRemove | None, product_id: str | None) -> str:
+    if body is None and product_id is None:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "product_id"),
+                    "msg": "Field required (in the body or as ?product_id=)",
+                    "type": "missing",
+                }
+            ]
+        )
+    if body is not None and product_id is not None and body.product_id != product_id:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "product_id"),
+                    "msg": "must name the same product as body.product_id",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return body.product_id if body is not None else product_id  # type: ignore[return-value]

@@ -1,0 +1,74 @@
+"""Which cart a request is about: a signed token carried in a cookie or a header.
+
+The token is the cart id signed with ``PICKUP_SECRET_KEY`` (itsdangerous, salt ``cart``), so a
+client can keep it but not forge one: a tampered or foreign-key token reads as "no cart" and
+the next write starts a new cart. Browsers get it as an HttpOnly, SameSite=Lax cookie (Secure
+behind https); API clients read ``X-Cart-Token`` from a cart write's response and send it back
+in the same header. The header wins when a request carries both.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from pickup.adapters.carts import is_cart_id
+from pickup.settings import Settings
+
+COOKIE_NAME = "pickup_cart"
+HEADER_NAME = "X-Cart-Token"
+SALT = "cart"
+# Large enough for any token we issue, small enough that nobody makes us verify a megabyte.
+_MAX_TOKEN_LENGTH = 256
+
+
+def _serializer(settings: Settings) -> URLSafeSerializer:
+    return URLSafeSerializer(settings.secret_key.get_secret_value(), salt=SALT)
+
+
+def issue_cart_token(cart_id: str, settings: Settings) -> str:
+    if not is_cart_id(cart_id):
+        raise ValueError("not a cart id")
+    return _serializer(settings).dumps(cart_id)
+
+
+def cart_id_from_token(token: str | None, settings: Settings) -> str | None:
+    """The cart id a token was issued for; ``None`` when absent, malformed or not ours."""
+    if not token or len(token) > _MAX_TOKEN_LENGTH:
+        return None
+    try:
+        cart_id = _serializer(settings).loads(token)
+    except BadSignature:
+        return None
+    return cart_id if is_cart_id(cart_id) else None
+
+
+def read_cart_id(request: Request, settings: Settings) -> str | None:
+    """The request's cart id (header first, then cookie); ``None`` if absent or tampered with."""
+    token = request.headers.get(HEADER_NAME)
+    if token is None:
+        token = request.cookies.get(COOKIE_NAME)
+    return cart_id_from_token(token, settings)
+
+
+def set_cart_cookie(response: Response, token: str, settings: Settings) -> None:
+    """Give the browser the cart token; it lives as long as an untouched cart does."""
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=settings.cart_ttl_seconds,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_cart_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        COOKIE_NAME,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )

@@ -1,0 +1,218 @@
+"""The shopper's cart: lines in Redis, priced and checked against the live menu.
+
+Writes check availability against the products' current numbers (the menu cache when it holds
+them, else one DynamoDB batch read). That check is soft: two tabs can race past it, and stock
+can drop after it. The hard check is the reservation at checkout, so the cart view flags every
+line that can no longer be ordered as it is instead of dropping it behind the shopper's back.
+Prices always come from the products, never from the client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pickup.cart.schemas import CartLine, CartTotals, CartView, LineIssue
+from pickup.core.inventory import InsufficientStock, ProductWithInventory, Shortfall, UnknownProduct
+from pickup.menu.schemas import Stock
+from pickup.menu.service import product_stock, products_by_id
+from pickup.runtime import Resources
+
+
+class CartStockLimit(InsufficientStock):
+    """A cart write would take a line above what can be ordered now; nothing was written.
+
+    ``available`` is the most the line may hold: the stock left, capped by the product's
+    ``max_per_order`` (0 when the product is switched off).
+    """
+
+    def __init__(
+        self,
+        product: ProductWithInventory,
+        requested: int,
+        in_cart: int,
+        reason: Literal["insufficient", "unavailable"],
+    ) -> None:
+        self.product_id = product.id
+        self.requested = requested
+        self.in_cart = in_cart
+        self.max_per_order = product.max_per_order
+        self.available = _line_cap(product)
+        super().__init__([Shortfall(product.id, requested, self.available, reason)])
+        self.detail = _refusal(product, self.available, in_cart, reason)
+
+    def extensions(self) -> dict[str, Any]:
+        return {
+            **super().extensions(),
+            "product_id": self.product_id,
+            "requested": self.requested,
+            "available": self.available,
+            "in_cart": self.in_cart,
+            "max_per_order": self.max_per_order,
+        }
+
+
+async def view_cart(resources: Resources, cart_id: str | None) -> CartView:
+    lines = await resources.carts.get(cart_id) if cart_id else {}
+    products = await products_by_id(resources, lines) if lines else {}
+    return _view(resources, lines, products)
+
+
+async def add_item(resources: Resources, cart_id: str, product_id: str, quantity: int) -> CartView:
+    """Add ``quantity`` units to the product's line (the line is created if needed)."""
+    lines, products = await _lines_and(resources, cart_id, product_id)
+    in_cart = lines.get(product_id, 0)
+    _check_orderable(products.get(product_id), product_id, in_cart + quantity, in_cart)
+    lines[product_id] = await resources.carts.add(cart_id, product_id, quantity)
+    return _view(resources, lines, products)
+
+
+async def set_item_quantity(
+    resources: Resources, cart_id: str, product_id: str, quantity: int
+) -> CartView:
+    """Make the product's line exactly ``quantity`` units; 0 removes it."""
+    if quantity == 0:
+        return await remove_item(resources, cart_id, product_id)
+    lines, products = await _lines_and(resources, cart_id, product_id)
+    in_cart = lines.get(product_id, 0)
+    _check_orderable(products.get(product_id), product_id, quantity, in_cart)
+    lines[product_id] = await resources.carts.set_quantity(cart_id, product_id, quantity)
+    return _view(resources, lines, products)
+
+
+async def remove_item(resources: Resources, cart_id: str, product_id: str) -> CartView:
+    """Remove the product's line, whether or not the product still exists."""
+    await resources.carts.remove(cart_id, product_id)
+    return await view_cart(resources, cart_id)
+
+
+async def clear_cart(resources: Resources, cart_id: str) -> CartView:
+    await resources.carts.clear(cart_id)
+    return _view(resources, {}, {})
+
+
+async def _lines_and(
+    resources: Resources, cart_id: str, product_id: str
+) -> tuple[dict[str, int], dict[str, ProductWithInventory]]:
+    """The cart's lines and, in one read, the products of those lines and of ``product_id``."""
+    lines = await resources.carts.get(cart_id)
+    products = await products_by_id(resources, [*lines, product_id])
+    return lines, products
+
+
+def _check_orderable(
+    product: ProductWithInventory | None, product_id: str, wanted: int, in_cart: int
+) -> None:
+    if product is None:
+        raise UnknownProduct([product_id])
+    if not product.is_available:
+        raise CartStockLimit(product, wanted, in_cart, "unavailable")
+    if wanted > _line_cap(product):
+        raise CartStockLimit(product, wanted, in_cart, "insufficient")
+
+
+def _line_cap(product: ProductWithInventory) -> int:
+    if not product.is_available:
+        return 0
+    return min(product.available, product.max_per_order)
+
+
+def _refusal(
+    product: ProductWithInventory,
+    available: int,
+    in_cart: int,
+    reason: Literal["insufficient", "unavailable"],
+) -> str:
+    held = f"; your cart has {in_cart}" if in_cart else ""
+    if reason == "unavailable":
+        return f"{product.name} is not available at the moment."
+    if available == 0:
+        return f"{product.name} is sold out."
+    if product.max_per_order < product.available:
+        return f"At most {available} {product.name} per order{held}."
+    return f"Only {available} {product.name} left{held}."
+
+
+# --- The view ---------------------------------------------------------------------------------
+
+
+def _view(
+    resources: Resources, lines: dict[str, int], products: dict[str, ProductWithInventory]
+) -> CartView:
+    settings = resources.settings
+    cart_lines = [
+        _line(product_id, quantity, products.get(product_id))
+        for product_id, quantity in lines.items()
+        if quantity > 0
+    ]
+    cart_lines.sort(key=lambda line: (line.name.casefold(), line.product_id))
+    return CartView(
+        lines=cart_lines,
+        totals=CartTotals(
+            subtotal_cents=sum(line.line_total_cents or 0 for line in cart_lines),
+            item_count=sum(line.quantity for line in cart_lines),
+            line_count=len(cart_lines),
+            currency=settings.currency,
+        ),
+        checkout_ready=bool(cart_lines) and all(line.fulfillable for line in cart_lines),
+        max_lines=settings.cart_max_lines,
+        max_quantity=settings.cart_max_quantity,
+    )
+
+
+def _line(product_id: str, quantity: int, product: ProductWithInventory | None) -> CartLine:
+    if product is None:
+        return CartLine(
+            product_id=product_id,
+            name=product_id,
+            unit_price_cents=None,
+            quantity=quantity,
+            line_total_cents=None,
+            stock=Stock(status="out_of_stock"),
+            fulfillable=False,
+            issue=LineIssue(
+                code="unknown_product",
+                message="This item is no longer on the menu; remove it to check out.",
+                max_quantity=0,
+            ),
+        )
+    issue = _issue(product, quantity)
+    return CartLine(
+        product_id=product_id,
+        name=product.name,
+        unit_price_cents=product.price_cents,
+        quantity=quantity,
+        line_total_cents=product.price_cents * quantity,
+        stock=product_stock(product),
+        fulfillable=issue is None,
+        issue=issue,
+    )
+
+
+def _issue(product: ProductWithInventory, quantity: int) -> LineIssue | None:
+    cap = _line_cap(product)
+    if not product.is_available:
+        return LineIssue(
+            code="unavailable",
+            message=f"{product.name} is not available at the moment; remove it to check out.",
+            max_quantity=0,
+        )
+    if product.available == 0:
+        return LineIssue(
+            code="out_of_stock",
+            message=f"{product.name} is sold out; remove it to check out.",
+            max_quantity=0,
+        )
+    if quantity > product.available:
+        return LineIssue(
+            code="insufficient_stock",
+            message=f"Only {product.available} {product.name} left; reduce the quantity to "
+            f"{cap} to check out.",
+            max_quantity=cap,
+        )
+    if quantity > product.max_per_order:
+        return LineIssue(
+            code="over_limit",
+            message=f"At most {cap} {product.name} per order; reduce the quantity to check out.",
+            max_quantity=cap,
+        )
+    return None

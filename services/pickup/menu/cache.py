@@ -1,0 +1,129 @@
+"""The menu cache in Redis: one hash holding the public menu JSON and the products behind it.
+
+``body`` is the exact bytes ``GET /api/menu`` answers with (so a hit is never re-serialised),
+``products`` the full products (with stock numbers the public menu leaves out) for the cart's
+availability checks. Both are written together and expire together.
+
+Stock changes call :func:`invalidate_menu`. A rebuild that read DynamoDB before such a change
+must not put its stale copy back afterwards, so invalidation also bumps a generation counter
+and a rebuild stores its copy only if the generation is still the one it started from.
+
+The cache is an optimisation: every function here logs a Redis failure and carries on, so an
+outage makes the menu slower, never unavailable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("pickup.menu.cache")
+
+MENU_KEY = "menu:v1"
+GENERATION_KEY = "menu:v1:generation"
+
+# Stores the snapshot only if no invalidation happened since the rebuild read the generation.
+_STORE = """
+local generation = redis.call('GET', KEYS[2]) or '0'
+if generation ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'body', ARGV[2], 'etag', ARGV[3], 'products', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+def etag_for(body: bytes) -> str:
+    """A strong entity tag: a digest of the exact bytes served."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+@dataclass(frozen=True)
+class CachedBody:
+    body: bytes
+    etag: str
+
+
+async def read_body(redis: Any) -> CachedBody | None:
+    """The cached menu response, or ``None`` on a miss or when Redis cannot be reached."""
+    try:
+        body, etag = await redis.hmget(MENU_KEY, ["body", "etag"])
+    except RedisError as error:
+        _outage("menu.cache_read_failed", error)
+        return None
+    if body is None or etag is None:
+        return None
+    return CachedBody(_bytes(body), _text(etag))
+
+
+async def read_products(redis: Any) -> str | bytes | None:
+    """The cached products JSON, or ``None`` on a miss or when Redis cannot be reached."""
+    try:
+        return await redis.hget(MENU_KEY, "products")
+    except RedisError as error:
+        _outage("menu.cache_read_failed", error)
+        return None
+
+
+async def generation(redis: Any) -> str | None:
+    """The current generation, read before a rebuild; ``None`` when Redis cannot be reached."""
+    try:
+        value = await redis.get(GENERATION_KEY)
+    except RedisError as error:
+        _outage("menu.cache_read_failed", error)
+        return None
+    return "0" if value is None else _text(value)
+
+
+async def store(
+    redis: Any, started_at: str, body: bytes, etag: str, products_json: str, ttl_seconds: int
+) -> bool:
+    """Cache a rebuilt menu unless it was invalidated meanwhile; whether it was stored."""
+    try:
+        stored = await redis.eval(
+            _STORE,
+            2,
+            MENU_KEY,
+            GENERATION_KEY,
+            started_at,
+            body,
+            etag,
+            products_json,
+            ttl_seconds,
+        )
+    except RedisError as error:
+        _outage("menu.cache_write_failed", error)
+        return False
+    return bool(stored)
+
+
+async def invalidate_menu(redis: Any) -> None:
+    """Drop the cached menu after a stock or catalogue change. Never raises.
+
+    One round trip; a rebuild already in flight will not store its (older) copy.
+    """
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.incr(GENERATION_KEY)
+            pipe.delete(MENU_KEY)
+            await pipe.execute()
+    except RedisError as error:
+        # The copy expires within menu_cache_ttl_seconds; the reservation is the hard check.
+        _outage("menu.cache_invalidate_failed", error)
+
+
+def _outage(event: str, error: Exception) -> None:
+    logger.warning(event, extra={"error": f"{type(error).__name__}: {error}"})
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,175 @@
+"""All SQL of the order feature: idempotency keys, pickup slots, orders and their history."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from pickup.adapters.orm import IdempotencyKey, Order, PickupSlot
+from pickup.core.errors import Conflict, ServiceUnavailable
+
+IDEMPOTENCY_LOCK = timedelta(seconds=30)
+
+
+class IdempotencyKeyReused(Conflict):
+    type = "idempotency-key-reused"
+    status = 422
+    title = "This Idempotency-Key was used for a different request"
+
+
+class IdempotencyInProgress(Conflict):
+    type = "idempotency-key-in-progress"
+    title = "A request with this Idempotency-Key is still being processed"
+
+    def __init__(self) -> None:
+        super().__init__("Wait a moment and retry with the same key to get its result.")
+        self.retry_after = 1
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: dict[str, Any]
+
+
+@asynccontextmanager
+async def database_errors(detail: str) -> AsyncIterator[None]:
+    """Connection-level failures become a 503 the caller may retry; bugs stay bugs."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError) as error:
+        raise ServiceUnavailable(detail) from error
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise ServiceUnavailable(detail) from error
+        raise
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+# --- Idempotency keys ---------------------------------------------------------------------------
+
+
+async def claim_idempotency_key(
+    session: AsyncSession, *, scope: str, key: str, request_hash: str, now: datetime, ttl: timedelta
+) -> Replay | None:
+    """Claim ``key`` for this request (None), or say what happened to the earlier one.
+
+    A completed request is replayed; a different body under the same key is refused; a request
+    still in flight answers 409 unless its claim is older than the lock (its process died).
+    """
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.scope == scope,
+            IdempotencyKey.key == key,
+            IdempotencyKey.expires_at < now,
+        )
+    )
+    inserted = await session.execute(
+        _insert(session, IdempotencyKey)
+        .values(
+            scope=scope,
+            key=key,
+            request_hash=request_hash,
+            state="in_progress",
+            created_at=now,
+            expires_at=now + ttl,
+        )
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+    )
+    if inserted.rowcount == 1:
+        return None
+    existing = await session.get(IdempotencyKey, (scope, key), with_for_update=True)
+    if existing is None:  # expired and deleted by a concurrent request: let the client retry
+        raise IdempotencyInProgress()
+    if existing.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "The same Idempotency-Key was sent with a different body. Use a new key for a "
+            "new order."
+        )
+    if existing.state == "completed" and existing.response_body is not None:
+        return Replay(existing.response_status or 200, existing.response_body)
+    if existing.created_at < now - IDEMPOTENCY_LOCK:
+        existing.created_at = now
+        return None
+    raise IdempotencyInProgress()
+
+
+async def complete_idempotency_key(
+    session: AsyncSession,
+    *,
+    scope: str,
+    key: str,
+    status: int,
+    body: dict[str, Any],
+    order_id: uuid.UUID,
+) -> None:
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        .values(state="completed", response_status=status, response_body=body, order_id=order_id)
+    )
+
+
+async def release_idempotency_key(session: AsyncSession, *, scope: str, key: str) -> None:
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.scope == scope,
+            IdempotencyKey.key == key,
+            IdempotencyKey.state == "in_progress",
+        )
+    )
+
+
+# --- Pickup slots ---------------------------------------------------------------------------------
+
+
+async def booked_counts(session: AsyncSession, starts: Iterable[datetime]) -> dict[datetime, int]:
+    wanted = list(starts)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(PickupSlot.slot_start, PickupSlot.booked).where(PickupSlot.slot_start.in_(wanted))
+    )
+    return {start: booked for start, booked in rows.all()}
+
+
+async def book_slot(session: AsyncSession, slot_start: datetime, capacity: int) -> bool:
+    """Take one place in the slot if it has room: a conditional update, never read-then-write."""
+    await session.execute(
+        _insert(session, PickupSlot)
+        .values(slot_start=slot_start, capacity=capacity, booked=0)
+        .on_conflict_do_nothing(index_elements=["slot_start"])
+    )
+    result = await session.execute(
+        update(PickupSlot)
+        .where(PickupSlot.slot_start == slot_start, PickupSlot.booked < PickupSlot.capacity)
+        .values(booked=PickupSlot.booked + 1)
+    )
+    return result.rowcount == 1
+
+
+# --- Orders ------------------------------------------------------------------------------
+
+
+async def get_order(
+    session: AsyncSession, order_id: uuid.UUID, *, history: bool = False
+) -> Order | None:
+    query = select(Order).where(Order.id == order_id)
+    if history:
+        query = query.options(selectinload(Order.history))
+    return await session.scalar(query)

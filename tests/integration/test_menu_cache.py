@@ -1,0 +1,208 @@
+"""The menu cache: real Redis, the AWS emulator, and the app over httpx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from pickup.adapters.aws import AWSClients
+from pickup.adapters.dynamodb import InventoryStore, products_table_definition
+from pickup.adapters.redis import create_redis
+from pickup.api.app import create_app
+from pickup.core.inventory import ProductWithInventory
+from pickup.menu import cache
+from pickup.menu.cache import MENU_KEY, invalidate_menu
+from pickup.menu.service import cached_products
+from pickup.runtime import Resources
+from pickup.settings import Settings
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
+
+
+def product(product_id: str, stock: int, **overrides: Any) -> ProductWithInventory:
+    values: dict[str, Any] = {
+        "id": product_id,
+        "name": product_id.replace("-", " ").title(),
+        "category": "Bakery",
+        "price_cents": 300,
+        "on_hand": stock,
+        "available": stock,
+        "reserved": 0,
+        "low_stock_threshold": 5,
+        "critical_threshold": 2,
+    }
+    values.update(overrides)
+    return ProductWithInventory(**values)
+
+
+async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pickup.test") as client:
+            yield client
+
+
+@pytest.fixture
+async def shop(settings: Settings, aws: AWSClients, redis: Any) -> InventoryStore:
+    dynamodb = await aws.client("dynamodb")
+    await dynamodb.create_table(**products_table_definition(settings.names.products_table))
+    await dynamodb.get_waiter("table_exists").wait(
+        TableName=settings.names.products_table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    store = InventoryStore(aws, settings.names.products_table)
+    for item in (product("croissant", 40, sort_order=1), product("scone", 12, sort_order=2)):
+        await store.put_product(item, replace_inventory=True)
+    return store
+
+
+@pytest.fixture
+async def client(settings: Settings, shop: InventoryStore) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in client_for(settings):
+        yield client
+
+
+def stock(response: httpx.Response, product_id: str) -> dict[str, Any]:
+    products = {p["id"]: p for c in response.json()["categories"] for p in c["products"]}
+    return products[product_id]["stock"]
+
+
+async def test_the_first_get_caches_the_exact_bytes_served(
+    client: httpx.AsyncClient, redis: Any, settings: Settings
+) -> None:
+    assert await redis.exists(MENU_KEY) == 0
+
+    response = await client.get("/api/menu")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.content == (await redis.hget(MENU_KEY, "body")).encode()
+    assert 0 < await redis.ttl(MENU_KEY) <= settings.menu_cache_ttl_seconds
+    assert [c["name"] for c in response.json()["categories"]] == ["Bakery"]
+
+
+async def test_the_etag_is_strong_and_stable_and_a_match_answers_304(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await client.get("/api/menu")
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert (await client.get("/api/menu")).headers["etag"] == etag
+
+    for if_none_match in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        response = await client.get("/api/menu", headers={"if-none-match": if_none_match})
+        assert response.status_code == 304, if_none_match
+        assert response.content == b""
+        assert response.headers["etag"] == etag
+        assert response.headers["cache-control"] == "no-cache"
+
+    changed = await client.get("/api/menu", headers={"if-none-match": '"something-else"'})
+    assert changed.status_code == 200
+    assert changed.content == first.content
+
+
+async def test_a_stock_change_shows_once_the_menu_is_invalidated(
+    client: httpx.AsyncClient, shop: InventoryStore, redis: Any
+) -> None:
+    before = await client.get("/api/menu")
+    await shop.adjust("scone", -9)
+
+    cached = await client.get("/api/menu")
+    assert cached.headers["etag"] == before.headers["etag"]  # served from the cache
+
+    await invalidate_menu(redis)
+    assert await redis.exists(MENU_KEY) == 0
+    after = await client.get("/api/menu", headers={"if-none-match": before.headers["etag"]})
+
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    assert stock(after, "scone") == {"status": "low_stock", "available": 3}
+    assert stock(before, "scone") == {"status": "in_stock", "available": None}
+
+
+async def test_a_rebuild_that_started_before_an_invalidation_does_not_store_its_copy(
+    redis: Any,
+) -> None:
+    started_at = await cache.generation(redis)
+    assert started_at is not None
+    await invalidate_menu(redis)
+
+    stored = await cache.store(redis, started_at, b"{}", '"stale"', "[]", 60)
+
+    assert stored is False
+    assert await redis.exists(MENU_KEY) == 0
+    fresh = await cache.generation(redis)
+    assert fresh is not None
+    assert await cache.store(redis, fresh, b"{}", '"fresh"', "[]", 60) is True
+
+
+async def test_one_product_and_the_carts_products_come_from_the_cached_menu(
+    client: httpx.AsyncClient, shop: InventoryStore, settings: Settings
+) -> None:
+    await client.get("/api/menu")
+    await shop.adjust("croissant", -38)
+
+    response = await client.get("/api/menu/croissant")
+    assert response.status_code == 200
+    assert response.json()["stock"] == {"status": "in_stock", "available": None}
+
+    async with Resources.open(settings) as resources:
+        products = await cached_products(resources)
+    assert products is not None
+    assert set(products) == {"croissant", "scone"}
+    assert products["croissant"].available == 40
+    assert products["scone"].price_cents == 300
+
+
+async def test_a_product_missing_from_the_cache_is_read_from_dynamodb(
+    client: httpx.AsyncClient, shop: InventoryStore
+) -> None:
+    await client.get("/api/menu")
+    await shop.put_product(product("bagel", 7))
+
+    assert (await client.get("/api/menu/bagel")).json()["stock"]["status"] == "in_stock"
+    assert (await client.get("/api/menu/no-such-bagel")).status_code == 404
+
+
+async def test_the_menu_is_served_from_dynamodb_while_redis_is_unreachable(
+    make_settings: Callable[..., Settings], shop: InventoryStore, settings: Settings
+) -> None:
+    down = make_settings(resource_prefix=settings.resource_prefix, redis_url=UNREACHABLE_REDIS)
+    async for client in client_for(down):
+        response = await client.get("/api/menu")
+        assert response.status_code == 200
+        assert {p["id"] for c in response.json()["categories"] for p in c["products"]} == {
+            "croissant",
+            "scone",
+        }
+        etag = response.headers["etag"]
+        again = await client.get("/api/menu", headers={"if-none-match": etag})
+        assert again.status_code == 304
+        assert (await client.get("/api/menu/scone")).status_code == 200
+
+
+async def test_invalidating_never_raises_when_redis_is_unreachable(
+    make_settings: Callable[..., Settings],
+) -> None:
+    down = create_redis(make_settings(redis_url=UNREACHABLE_REDIS))
+    try:
+        await invalidate_menu(down)
+        assert await cache.read_body(down) is None
+        assert await cache.generation(down) is None
+    finally:
+        await down.aclose()
+
+
+async def test_an_unreadable_cached_copy_is_ignored(
+    client: httpx.AsyncClient, redis: Any, settings: Settings
+) -> None:
+    await client.get("/api/menu")
+    await redis.hset(MENU_KEY, "products", json.dumps([{"id": "NOT A PRODUCT"}]))
+    async with Resources.open(settings) as resources:
+        assert await cached_products(resources) is None
+    assert (await client.get("/api/menu/scone")).status_code == 200
