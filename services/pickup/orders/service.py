@@ -27,11 +27,13 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from pickup import live
 from pickup.adapters.orm import Order, OrderItem, OrderStatusHistory
 from pickup.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from pickup.core.inventory import ProductWithInventory, StockLine, merge_lines
 from pickup.core.orders import Actor, OrderStatus, ReservationState, new_order_code
 from pickup.core.pickup_times import SlotRules
+from pickup.menu.cache import invalidate_menu
 from pickup.orders import repository
 from pickup.orders.schemas import (
     CheckoutAccepted,
@@ -224,7 +226,7 @@ async def _place(
         await asyncio.wait_for(relay.flush(persisted.outbox_ids), timeout=5)
     except Exception:  # the relay loop sends it later: an SQS outage never loses an order
         logger.warning("checkout.fast_path_send_failed order_id=%s", order_id)
-    await _after_checkout(resources, cart_id, request)
+    await _after_checkout(resources, cart_id, request, body)
     logger.info("order.placed order_id=%s code=%s", order_id, body["code"])
     return body
 
@@ -378,16 +380,24 @@ async def _order_exists(resources: Resources, order_id: uuid.UUID) -> bool:
 
 
 async def _after_checkout(
-    resources: Resources, cart_id: str | None, request: CheckoutRequest
+    resources: Resources, cart_id: str | None, request: CheckoutRequest, body: dict[str, Any]
 ) -> None:
-    from pickup.menu.cache import invalidate_menu
-
     if cart_id is not None and request.items is None:
         try:
             await resources.carts.clear(cart_id)
         except Exception:
             logger.warning("checkout.cart_clear_failed")
     await invalidate_menu(resources.redis)
+    board = {key: body[key] for key in ("order_id", "code", "status", "pickup_at", "total_cents")}
+    board["customer_name"] = request.customer.name
+    board["item_count"] = sum(item["quantity"] for item in body["items"])
+    await live.publish(
+        resources.redis,
+        live.STAFF,
+        "order.placed",
+        board,
+        max_len=resources.settings.live_history_size,
+    )
 
 
 def _lines_out(order: Order) -> list[OrderLineOut]:
