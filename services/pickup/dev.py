@@ -109,7 +109,7 @@ def run_dev(
     import uvicorn
 
     from pickup.api.app import create_app
-    from pickup.cli.main import configure_logging
+    from pickup.cli.common import configure_logging
 
     data_dir.mkdir(parents=True, exist_ok=True)
     aws_port = free_port()

@@ -224,6 +224,64 @@ class Settings(BaseSettings):
         1.0, gt=0, le=60, description="seconds between outbox relay passes (0 < n <= 60)"
     )
 
+    # --- Pipeline: worker, sweeper, stream consumer, notifier -------------------------------
+    worker_concurrency: int = Field(
+        10, ge=1, le=500, description="order messages handled at once per worker (1-500)"
+    )
+    notifier_concurrency: int = Field(
+        10, ge=1, le=500, description="notifications sent at once per notifier (1-500)"
+    )
+    prep_minutes_per_item: float = Field(
+        2.0, gt=0, le=120, description="minutes of kitchen time one item takes (0 < n <= 120)"
+    )
+    staff_capacity: int = Field(
+        2, ge=1, le=100, description="orders prepared at the same time (1-100)"
+    )
+    sweeper_interval_seconds: float = Field(
+        30.0, gt=0, le=3600, description="seconds between expired-reservation sweeps"
+    )
+    stream_poll_interval_seconds: float = Field(
+        1.0, gt=0, le=60, description="seconds between DynamoDB Stream polls when idle"
+    )
+    health_port: int = Field(
+        9000, ge=1, le=65535, description="port of /healthz, /readyz and /metrics on workers"
+    )
+    sms_sender_id: str = Field(
+        "Pickup", pattern=r"^[A-Za-z0-9]{1,11}$", description="1-11 letters or digits"
+    )
+    staff_alert_emails: list[str] = Field(
+        default_factory=list, description='a JSON list of addresses, e.g. ["kitchen@shop.example"]'
+    )
+    staff_alert_phones: list[str] = Field(
+        default_factory=list, description="a JSON list of E.164 numbers for critical stock alerts"
+    )
+
+    # --- Staff sessions and live updates -----------------------------------------------------
+    session_ttl_seconds: int = Field(
+        8 * 3600, ge=300, le=7 * 24 * 3600, description="seconds a staff session lasts idle"
+    )
+    login_max_failures: int = Field(
+        5, ge=1, le=100, description="failed logins before an account is locked (1-100)"
+    )
+    login_lockout_seconds: int = Field(
+        15 * 60, ge=10, le=24 * 3600, description="seconds a locked account stays locked"
+    )
+    rate_limit_login_per_minute: int = Field(
+        10, ge=1, le=10_000, description="login attempts per client per minute"
+    )
+    reorder_cover_days: float = Field(
+        3.0, gt=0, le=90, description="days of sales a reorder should cover (0 < n <= 90)"
+    )
+    sales_velocity_days: int = Field(
+        7, ge=1, le=90, description="days of sales the velocity is averaged over (1-90)"
+    )
+    sse_heartbeat_seconds: float = Field(
+        15.0, gt=0, le=300, description="seconds between SSE heartbeats"
+    )
+    live_history_size: int = Field(
+        1000, ge=10, le=100_000, description="live events kept for replay per stream"
+    )
+
     # --- Staff -----------------------------------------------------------------------------
     admin_email: str = Field(
         "admin@pickup.example",

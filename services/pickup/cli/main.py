@@ -5,66 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from pickup.settings import Settings, SettingsError, load_settings
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"pickup: {message}", err=True)
-    sys.exit(code)
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**overrides)
-    except SettingsError as error:
-        lines = str(error).splitlines()
-        click.echo("pickup: configuration error:", err=True)
-        for line in lines:
-            click.echo(f"  {line}", err=True)
-        sys.exit(2)
-
-
-def _friendly_errors(function: F) -> F:
-    """Turn expected failures (an unreachable service, refused credentials) into one line."""
-
-    @wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return function(*args, **kwargs)
-        except (BotoCoreError, ClientError) as error:
-            _fail(f"AWS request failed: {error}", 1)
-        except (ConnectionError, OSError) as error:
-            _fail(f"cannot connect: {error}", 1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in (
-        "botocore",
-        "aiobotocore",
-        "werkzeug",
-        "moto",
-        "urllib3",
-        "alembic.runtime.plugins",
-    ):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+from pickup.cli.common import configure_logging, friendly_errors, load_or_exit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,7 +21,7 @@ def main() -> None:
 @main.command("check-config")
 def check_config() -> None:
     """Validate the settings (PICKUP_* variables and the SSM overlay) and show them."""
-    settings = _settings()
+    settings = load_or_exit()
     for name, value in settings.model_dump().items():
         click.echo(f"PICKUP_{name.upper()}={value}")
     click.echo("configuration is valid")
@@ -90,7 +35,7 @@ def api(host: str | None, port: int | None, workers: int) -> None:
     """Serve the HTTP API and pages."""
     import uvicorn
 
-    settings = _settings()
+    settings = load_or_exit()
     configure_logging(settings)
     with contextlib.suppress(KeyboardInterrupt):  # re-raised by uvicorn after a clean stop
         uvicorn.run(
@@ -109,24 +54,24 @@ def api(host: str | None, port: int | None, workers: int) -> None:
 @main.command()
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 @click.option("--downgrade", is_flag=True, help="Move down to --revision instead of up.")
-@_friendly_errors
+@friendly_errors
 def migrate(revision: str, downgrade: bool) -> None:
     """Apply (or roll back) the database migrations."""
     from pickup.adapters import database
 
-    settings = _settings()
+    settings = load_or_exit()
     step = database.downgrade if downgrade else database.migrate
     asyncio.run(step(settings.database_url, revision))
     click.echo(f"database at revision {revision}")
 
 
 @main.command("bootstrap")
-@_friendly_errors
+@friendly_errors
 def bootstrap_command() -> None:
     """Create the DynamoDB table, queues, topics, SES identity and SSM parameters."""
     from pickup.provisioning import run_bootstrap, summary
 
-    settings = _settings()
+    settings = load_or_exit()
     steps = run_bootstrap(settings)
     for step in steps:
         click.echo(str(step))
@@ -139,12 +84,12 @@ def bootstrap_command() -> None:
     is_flag=True,
     help="Wipe and reload the development data: tables, queues, orders, staff.",
 )
-@_friendly_errors
+@friendly_errors
 def seed(reset: bool) -> None:
     """Load the sample menu, stock, orders and the admin account."""
     from pickup.seed.loader import run_seed
 
-    settings = _settings()
+    settings = load_or_exit()
     report = run_seed(settings, reset=reset)
     for line in report:
         click.echo(line)
@@ -179,8 +124,17 @@ def dev(host: str, port: int, data_dir: Path, reset: bool) -> None:
     """Run the whole platform in one process on embedded defaults (no infrastructure)."""
     from pickup.dev import run_dev
 
-    run_dev(host=host, port=port, data_dir=data_dir, reset=reset, settings_loader=_settings)
+    run_dev(host=host, port=port, data_dir=data_dir, reset=reset, settings_loader=load_or_exit)
 
+
+def _register_feature_commands() -> None:
+    from pickup.cli import pipeline, staff
+
+    for command in (*pipeline.COMMANDS, *staff.COMMANDS):
+        main.add_command(command)
+
+
+_register_feature_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
