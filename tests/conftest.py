@@ -94,23 +94,28 @@ def delete_aws_resources(endpoint: str, prefix: str) -> None:
             sns.delete_topic(TopicArn=topic["TopicArn"])
 
 
+def load_settings_for(services: Services, database_url: str, **overrides: Any) -> Settings:
+    """Settings pointing at the test services; keyword arguments override any field."""
+    values: dict[str, Any] = {
+        "env": Environment.TEST,
+        "database_url": database_url,
+        "redis_url": services.redis_url,
+        "aws_endpoint_url": services.aws_endpoint,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+        "resource_prefix": f"t{uuid.uuid4().hex[:10]}",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
 @pytest.fixture
 def make_settings(services: Services, database_url: str) -> Iterator[Callable[..., Settings]]:
-    """Settings for the test services; keyword arguments override any field."""
+    """Settings for the test services, with a resource prefix of this test's own."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
 
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "env": Environment.TEST,
-            "database_url": database_url,
-            "redis_url": services.redis_url,
-            "aws_endpoint_url": services.aws_endpoint,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-            "resource_prefix": prefix,
-        }
-        values.update(overrides)
-        return load_settings(**values)
+        return load_settings_for(services, database_url, **{"resource_prefix": prefix, **overrides})
 
     yield make
     delete_aws_resources(services.aws_endpoint, prefix)

@@ -449,3 +449,56 @@ async def test_a_full_slot_is_refused_and_as_soon_as_possible_moves_on(
     assert asap_one.status_code == asap_two.status_code == 202
     assert asap_one.json()["pickup_at"] != asap_two.json()["pickup_at"]
     assert await stock(shop, "croissant") == (30, 6, 24)  # the refused order holds nothing
+
+
+async def test_the_whole_journey_from_cart_to_queue_to_status(
+    client: httpx.AsyncClient, shop: Resources
+) -> None:
+    await client.get("/api/menu")  # the menu is cached now; checkout must invalidate it
+
+    added = await client.post("/api/cart/add", json={"product_id": "loaf", "quantity": 2})
+    assert added.status_code == 200, added.text
+    assert "pickup_cart" in client.cookies
+    await client.post("/api/cart/add", json={"product_id": "bun", "quantity": 1})
+    cart = (await client.get("/api/cart")).json()
+    assert cart["checkout_ready"] is True
+
+    body = order_body()
+    del body["items"]  # order what is in the cart
+    response = await checkout(client, body)
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert {(line["product_id"], line["quantity"]) for line in accepted["items"]} == {
+        ("loaf", 2),
+        ("bun", 1),
+    }
+    assert accepted["total_cents"] == 2 * 520 + 330
+
+    assert (await client.get("/api/cart")).json()["lines"] == []  # the cart was cleared
+    assert (await client.get("/api/menu/loaf")).json()["stock"]["available"] == 3  # low stock
+    messages = await queued_messages(shop.aws, shop.settings.names.order_queue, 1)
+    assert [m["order_id"] for m in messages] == [accepted["order_id"]]
+    status = (await client.get(accepted["status_url"])).json()
+    assert status["status"] == "pending"
+    assert status["label"] == "Received"
+
+
+async def test_checkouts_beyond_the_rate_limit_are_told_when_to_retry(
+    shop: Resources, make_settings: Callable[..., Settings]
+) -> None:
+    limited = make_settings(
+        resource_prefix=shop.settings.resource_prefix,
+        opening_hours=ALWAYS_OPEN,
+        slot_capacity=1000,
+        rate_limit_checkout_per_minute=3,
+    )
+    app = create_app(limited)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as http:
+            codes = [(await checkout(http)).status_code for _ in range(5)]
+            refused = await checkout(http)
+    assert codes == [202, 202, 202, 429, 429]
+    assert refused.headers["content-type"] == PROBLEM
+    assert 0 < int(refused.headers["retry-after"]) <= 60
+    assert await order_count(shop) == 3
