@@ -502,3 +502,27 @@ async def test_checkouts_beyond_the_rate_limit_are_told_when_to_retry(
     assert refused.headers["content-type"] == PROBLEM
     assert 0 < int(refused.headers["retry-after"]) <= 60
     assert await order_count(shop) == 3
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{"aws_endpoint_url": "http://127.0.0.1:9"}, {"redis_url": "redis://127.0.0.1:9/0"}],
+    ids=["dynamodb-down", "redis-down"],
+)
+async def test_an_unreachable_store_is_a_503_with_retry_after_and_no_order(
+    shop: Resources, make_settings: Callable[..., Settings], broken: dict[str, str]
+) -> None:
+    outage = make_settings(
+        resource_prefix=shop.settings.resource_prefix, opening_hours=ALWAYS_OPEN, **broken
+    )
+    app = create_app(outage)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as http:
+            response = await checkout(http)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert int(response.headers["retry-after"]) > 0
+    assert "Traceback" not in response.text
+    assert await order_count(shop) == 0
+    assert await stock(shop, "croissant") == (30, 0, 30)
