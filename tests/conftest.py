@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pickup.settings import Environment, Settings, load_settings
-from tests.services import ServiceError, Services, ensure_services
+from tests.services import ServiceError, Services, claim_redis_database, ensure_services
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,12 @@ def services() -> Iterator[Services]:
         found = ensure_services()
     except ServiceError as error:
         pytest.exit(f"test services unavailable: {error}", returncode=3)
+    # Tests empty their Redis database; a database of this session's own keeps two runs on
+    # one machine (two developers, or a developer and CI) from emptying each other's.
+    claim = claim_redis_database(found.redis_url)
+    found.redis_url = claim.url
     yield found
+    claim.release()
     found.stop_containers()
 
 
@@ -94,11 +99,10 @@ def delete_aws_resources(endpoint: str, prefix: str) -> None:
             sns.delete_topic(TopicArn=topic["TopicArn"])
 
 
-def load_settings_for(services: Services, database_url: str, **overrides: Any) -> Settings:
+def load_settings_for(services: Services, **overrides: Any) -> Settings:
     """Settings pointing at the test services; keyword arguments override any field."""
     values: dict[str, Any] = {
         "env": Environment.TEST,
-        "database_url": database_url,
         "redis_url": services.redis_url,
         "aws_endpoint_url": services.aws_endpoint,
         "aws_access_key_id": "testing",
@@ -115,7 +119,8 @@ def make_settings(services: Services, database_url: str) -> Iterator[Callable[..
     prefix = f"t{uuid.uuid4().hex[:10]}"
 
     def make(**overrides: Any) -> Settings:
-        return load_settings_for(services, database_url, **{"resource_prefix": prefix, **overrides})
+        defaults = {"database_url": database_url, "resource_prefix": prefix}
+        return load_settings_for(services, **{**defaults, **overrides})
 
     yield make
     delete_aws_resources(services.aws_endpoint, prefix)

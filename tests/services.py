@@ -240,6 +240,36 @@ def _moto() -> str:
     raise ServiceError(f"the moto server did not start at {endpoint}; see {CACHE / 'moto.log'}")
 
 
+@dataclass
+class RedisClaim:
+    url: str
+    _client: Any
+    _key: str
+
+    def release(self) -> None:
+        self._client.delete(self._key)
+        self._client.close()
+
+
+def claim_redis_database(url: str) -> RedisClaim:
+    """A Redis database (1-15) no other running test session holds, claimed for an hour.
+
+    The database in ``url`` is tried first. Claims are keys in database 0, which tests never
+    empty, set only if absent, so two sessions can never hold the same database.
+    """
+    import redis
+
+    parts = urlsplit(url)
+    preferred = int(parts.path.lstrip("/") or 15)
+    registry = redis.Redis.from_url(parts._replace(path="/0").geturl())
+    for index in [preferred, *(i for i in range(15, 0, -1) if i != preferred)]:
+        key = f"pickup-test:claim:{index}"
+        if registry.set(key, str(os.getpid()), nx=True, ex=3600):
+            return RedisClaim(parts._replace(path=f"/{index}").geturl(), registry, key)
+    registry.close()
+    raise ServiceError("every Redis database 1-15 is claimed by another test session")
+
+
 def ensure_services() -> Services:
     """Find or start PostgreSQL, Redis and moto; raise :class:`ServiceError` if one can't be had."""
     containers: list[Any] = []

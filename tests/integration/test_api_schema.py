@@ -56,7 +56,7 @@ def live_api(services: Any, database_url: str) -> Iterator[str]:
 
     settings: Settings = load_settings_for(
         services,
-        database_url,
+        database_url=database_url,
         opening_hours="mon-sun 00:00-24:00",
         rate_limit_cart_per_minute=100_000,
         rate_limit_checkout_per_minute=100_000,
