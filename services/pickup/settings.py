@@ -282,6 +282,17 @@ class Settings(BaseSettings):
         1000, ge=10, le=100_000, description="live events kept for replay per stream"
     )
 
+    # --- Inventory operator ------------------------------------------------------------------
+    operator_namespace: str | None = Field(
+        None, description="the namespace the operator watches (unset: every namespace)"
+    )
+    operator_reconcile_interval_seconds: float = Field(
+        60.0, ge=1, le=86_400, description="seconds between stock checks of each resource"
+    )
+    operator_liveness_port: int = Field(
+        8080, ge=1, le=65535, description="port of the operator's /healthz"
+    )
+
     # --- Staff -----------------------------------------------------------------------------
     admin_email: str = Field(
         "admin@pickup.example",

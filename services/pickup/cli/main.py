@@ -128,9 +128,9 @@ def dev(host: str, port: int, data_dir: Path, reset: bool) -> None:
 
 
 def _register_feature_commands() -> None:
-    from pickup.cli import pipeline, staff
+    from pickup.cli import operator, pipeline, staff
 
-    for command in (*pipeline.COMMANDS, *staff.COMMANDS):
+    for command in (*pipeline.COMMANDS, *staff.COMMANDS, *operator.COMMANDS):
         main.add_command(command)
 
 
