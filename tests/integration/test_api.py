@@ -6,20 +6,12 @@ from typing import Any
 import httpx
 import pytest
 
-from pickup.api.app import create_app
 from pickup.provisioning import bootstrap
 from pickup.seed.loader import seed
 from pickup.settings import Settings
+from tests.helpers import app_client
 
 PROBLEM = "application/problem+json"
-
-
-async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://pickup.test") as client:
-            yield client
 
 
 @pytest.fixture
@@ -31,13 +23,13 @@ async def seeded(settings: Settings, db_engine: Any, redis: Any) -> Settings:
 
 @pytest.fixture
 async def client(seeded: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in client_for(seeded):
+    async with app_client(seeded) as client:
         yield client
 
 
 async def test_liveness_touches_no_dependency(make_settings: Callable[..., Settings]) -> None:
     broken = make_settings(redis_url="redis://127.0.0.1:9/0", aws_endpoint_url="http://127.0.0.1:9")
-    async for client in client_for(broken):
+    async with app_client(broken) as client:
         response = await client.get("/healthz")
         assert response.status_code == 200
         assert response.json() == {"status": "ok"}
@@ -61,7 +53,7 @@ async def test_readiness_names_the_dependency_that_is_down(
     without_redis = make_settings(
         resource_prefix=seeded.resource_prefix, redis_url="redis://127.0.0.1:9/0"
     )
-    async for client in client_for(without_redis):
+    async with app_client(without_redis) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.headers["content-type"] == PROBLEM
@@ -73,7 +65,7 @@ async def test_readiness_names_the_dependency_that_is_down(
 
 
 async def test_readiness_fails_before_bootstrap(settings: Settings, db_engine: Any) -> None:
-    async for client in client_for(settings):
+    async with app_client(settings) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503
     body = response.json()

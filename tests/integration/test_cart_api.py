@@ -12,39 +12,13 @@ from itsdangerous import URLSafeSerializer
 from pickup.adapters.aws import AWSClients
 from pickup.adapters.carts import new_cart_id
 from pickup.adapters.dynamodb import InventoryStore, products_table_definition
-from pickup.api.app import create_app
 from pickup.cart.identity import COOKIE_NAME, HEADER_NAME, cart_id_from_token, issue_cart_token
-from pickup.core.inventory import ProductWithInventory
 from pickup.menu.cache import invalidate_menu
 from pickup.settings import Settings
+from tests.helpers import app_client, product
 
 PROBLEM = "application/problem+json"
 PROBLEMS = "https://pickup.dev/problems/"
-
-
-async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://pickup.test") as client:
-            yield client
-
-
-def product(product_id: str, stock: int, **overrides: Any) -> ProductWithInventory:
-    values: dict[str, Any] = {
-        "id": product_id,
-        "name": product_id.replace("-", " ").title(),
-        "category": "Bakery",
-        "price_cents": 300,
-        "on_hand": stock,
-        "available": stock,
-        "reserved": 0,
-        "max_per_order": 10,
-        "low_stock_threshold": 5,
-        "critical_threshold": 2,
-    }
-    values.update(overrides)
-    return ProductWithInventory(**values)
 
 
 PRODUCTS = [
@@ -76,7 +50,7 @@ async def shop(settings: Settings, aws: AWSClients, redis: Any) -> InventoryStor
 
 @pytest.fixture
 async def client(settings: Settings, shop: InventoryStore) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in client_for(settings):
+    async with app_client(settings) as client:
         yield client
 
 
@@ -136,7 +110,7 @@ async def test_cookies_are_secure_when_the_shop_is_served_over_https(
 ) -> None:
     settings = make_settings(public_url="https://shop.example")
     await open_shop(settings, aws)
-    async for client in client_for(settings):
+    async with app_client(settings) as client:
         response = await add(client, "flat-white")
     assert response.status_code == 200
     assert "; secure" in response.headers["set-cookie"].lower()
@@ -391,7 +365,7 @@ async def test_lines_and_quantities_are_bounded(
 ) -> None:
     settings = make_settings(cart_max_lines=2, cart_max_quantity=5)
     await open_shop(settings, aws)
-    async for client in client_for(settings):
+    async with app_client(settings) as client:
         body = assert_problem(await add(client, "flat-white", 6), 422, "validation-error")
         assert body["errors"][0]["field"] == "body.quantity"
         assert "5" in body["errors"][0]["message"]
@@ -445,7 +419,7 @@ async def test_cart_writes_are_rate_limited_per_client_with_retry_after(
 ) -> None:
     settings = make_settings(rate_limit_cart_per_minute=3)
     await open_shop(settings, aws)
-    async for client in client_for(settings):
+    async with app_client(settings) as client:
         for _ in range(3):
             assert (await add(client, "flat-white")).status_code == 200
 
@@ -469,7 +443,7 @@ async def test_an_oversized_body_is_413_whether_declared_or_streamed(
         for start in range(0, len(padded), 256):
             yield padded[start : start + 256]
 
-    async for client in client_for(settings):
+    async with app_client(settings) as client:
         declared = await client.post(
             "/api/cart/add", content=padded, headers={"content-type": "application/json"}
         )
@@ -522,7 +496,7 @@ async def test_redis_unreachable_is_503_with_retry_after(
         redis_url="redis://127.0.0.1:9/0",
     )
     token = issue_cart_token(new_cart_id(), down)
-    async for client in client_for(down):
+    async with app_client(down) as client:
         for response in (
             await add(client, "scone"),
             await client.get("/api/cart", headers={HEADER_NAME: token}),

@@ -13,32 +13,14 @@ from sqlalchemy import func, select, text
 
 from pickup.adapters.aws import AWSClients
 from pickup.adapters.orm import Order, OutboxMessage
-from pickup.api.app import create_app
-from pickup.core.inventory import ProductWithInventory
 from pickup.orders.status_cache import invalidate_status
 from pickup.provisioning import bootstrap
 from pickup.runtime import Resources
 from pickup.settings import Settings
+from tests.helpers import app_client, product
 
 PROBLEM = "application/problem+json"
 ALWAYS_OPEN = "mon-sun 00:00-24:00"
-
-
-def product(product_id: str, stock: int, price: int = 300, **extra: Any) -> ProductWithInventory:
-    return ProductWithInventory(
-        id=product_id,
-        name=product_id.replace("-", " ").title(),
-        description="Fresh today",
-        category="Pastries",
-        price_cents=price,
-        allergens=["gluten"],
-        image="/static/img/menu/pastry.svg",
-        on_hand=stock,
-        reserved=0,
-        available=stock,
-        max_per_order=10,
-        **extra,
-    )
 
 
 @pytest.fixture
@@ -57,9 +39,9 @@ async def shop(shop_settings: Settings, db_engine: Any, redis: Any) -> AsyncIter
     await bootstrap(shop_settings)
     async with Resources.open(shop_settings) as resources:
         for item in (
-            product("croissant", 30, 280),
-            product("bun", 10, 330),
-            product("loaf", 5, 520),
+            product("croissant", 30, price_cents=280),
+            product("bun", 10, price_cents=330),
+            product("loaf", 5, price_cents=520),
         ):
             await resources.inventory.put_product(item, replace_inventory=True)
         yield resources
@@ -67,11 +49,8 @@ async def shop(shop_settings: Settings, db_engine: Any, redis: Any) -> AsyncIter
 
 @pytest.fixture
 async def client(shop: Resources) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(shop.settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as http:
-            yield http
+    async with app_client(shop.settings) as http:
+        yield http
 
 
 def order_body(**overrides: Any) -> dict[str, Any]:
@@ -434,15 +413,12 @@ async def test_a_full_slot_is_refused_and_as_soon_as_possible_moves_on(
         slot_capacity=1,
         rate_limit_checkout_per_minute=10_000,
     )
-    app = create_app(tight)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as http:
-            when = in_hours(120)
-            first = await checkout(http, order_body(pickup_time=when))
-            second = await checkout(http, order_body(pickup_time=when))
-            asap_one = await checkout(http, order_body())
-            asap_two = await checkout(http, order_body())
+    async with app_client(tight) as http:
+        when = in_hours(120)
+        first = await checkout(http, order_body(pickup_time=when))
+        second = await checkout(http, order_body(pickup_time=when))
+        asap_one = await checkout(http, order_body())
+        asap_two = await checkout(http, order_body())
     assert first.status_code == 202
     assert second.status_code == 409
     assert second.json()["type"].endswith("/slot-full")
@@ -492,12 +468,9 @@ async def test_checkouts_beyond_the_rate_limit_are_told_when_to_retry(
         slot_capacity=1000,
         rate_limit_checkout_per_minute=3,
     )
-    app = create_app(limited)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as http:
-            codes = [(await checkout(http)).status_code for _ in range(5)]
-            refused = await checkout(http)
+    async with app_client(limited) as http:
+        codes = [(await checkout(http)).status_code for _ in range(5)]
+        refused = await checkout(http)
     assert codes == [202, 202, 202, 429, 429]
     assert refused.headers["content-type"] == PROBLEM
     assert 0 < int(refused.headers["retry-after"]) <= 60
@@ -515,11 +488,8 @@ async def test_an_unreachable_store_is_a_503_with_retry_after_and_no_order(
     outage = make_settings(
         resource_prefix=shop.settings.resource_prefix, opening_hours=ALWAYS_OPEN, **broken
     )
-    app = create_app(outage)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as http:
-            response = await checkout(http)
+    async with app_client(outage) as http:
+        response = await checkout(http)
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == PROBLEM
     assert int(response.headers["retry-after"]) > 0

@@ -12,39 +12,14 @@ import pytest
 from pickup.adapters.aws import AWSClients
 from pickup.adapters.dynamodb import InventoryStore, products_table_definition
 from pickup.adapters.redis import create_redis
-from pickup.api.app import create_app
-from pickup.core.inventory import ProductWithInventory
 from pickup.menu import cache
 from pickup.menu.cache import MENU_KEY, invalidate_menu
 from pickup.menu.service import cached_products
 from pickup.runtime import Resources
 from pickup.settings import Settings
+from tests.helpers import app_client, product
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
-
-
-def product(product_id: str, stock: int, **overrides: Any) -> ProductWithInventory:
-    values: dict[str, Any] = {
-        "id": product_id,
-        "name": product_id.replace("-", " ").title(),
-        "category": "Bakery",
-        "price_cents": 300,
-        "on_hand": stock,
-        "available": stock,
-        "reserved": 0,
-        "low_stock_threshold": 5,
-        "critical_threshold": 2,
-    }
-    values.update(overrides)
-    return ProductWithInventory(**values)
-
-
-async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://pickup.test") as client:
-            yield client
 
 
 @pytest.fixture
@@ -62,7 +37,7 @@ async def shop(settings: Settings, aws: AWSClients, redis: Any) -> InventoryStor
 
 @pytest.fixture
 async def client(settings: Settings, shop: InventoryStore) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in client_for(settings):
+    async with app_client(settings) as client:
         yield client
 
 
@@ -173,7 +148,7 @@ async def test_the_menu_is_served_from_dynamodb_while_redis_is_unreachable(
     make_settings: Callable[..., Settings], shop: InventoryStore, settings: Settings
 ) -> None:
     down = make_settings(resource_prefix=settings.resource_prefix, redis_url=UNREACHABLE_REDIS)
-    async for client in client_for(down):
+    async with app_client(down) as client:
         response = await client.get("/api/menu")
         assert response.status_code == 200
         assert {p["id"] for c in response.json()["categories"] for p in c["products"]} == {

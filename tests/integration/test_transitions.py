@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from pickup.adapters.orm import OrderStatusHistory, OutboxMessage
-from pickup.core.inventory import ProductWithInventory
 from pickup.core.orders import Actor, InvalidTransition, OrderStatus, ReservationState
 from pickup.orders import service
 from pickup.orders.schemas import CheckoutRequest
@@ -18,6 +17,7 @@ from pickup.orders.transitions import StaleVersion, change_status
 from pickup.provisioning import bootstrap
 from pickup.runtime import Resources
 from pickup.settings import Settings
+from tests.helpers import product
 
 
 @pytest.fixture
@@ -27,19 +27,7 @@ async def shop(
     settings = make_settings(opening_hours="mon-sun 00:00-24:00", slot_capacity=1000)
     await bootstrap(settings)
     async with Resources.open(settings) as resources:
-        await resources.inventory.put_product(
-            ProductWithInventory(
-                id="bun",
-                name="Bun",
-                description="",
-                category="Pastries",
-                price_cents=300,
-                on_hand=10,
-                reserved=0,
-                available=10,
-            ),
-            replace_inventory=True,
-        )
+        await resources.inventory.put_product(product("bun", 10), replace_inventory=True)
         yield resources
 
 

@@ -1,0 +1,41 @@
+"""Small builders the test modules share."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from pickup.api.app import create_app
+from pickup.core.inventory import ProductWithInventory
+from pickup.settings import Settings
+
+
+def product(product_id: str, stock: int, **overrides: Any) -> ProductWithInventory:
+    """A product with ``stock`` units on hand and none reserved."""
+    values: dict[str, Any] = {
+        "id": product_id,
+        "name": product_id.replace("-", " ").title(),
+        "category": "Bakery",
+        "price_cents": 300,
+        "on_hand": stock,
+        "available": stock,
+        "reserved": 0,
+        "max_per_order": 10,
+        "low_stock_threshold": 5,
+        "critical_threshold": 2,
+    }
+    values.update(overrides)
+    return ProductWithInventory(**values)
+
+
+@asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of a fresh app for ``settings``, its lifespan running."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pickup.test") as client:
+            yield client
