@@ -32,6 +32,7 @@ COPY README.md ./
 COPY services ./services
 COPY web ./web
 COPY migrations ./migrations
+COPY operators ./operators
 RUN uv sync --frozen --no-dev --no-editable
 
 # --- runtime: the interpreter, the virtualenv, nothing else ------------------------------------

@@ -35,12 +35,12 @@ chart-tools: ## Fetch helm, kubectl and the manifest checkers into .cache/tools
 	$(PYTHON) scripts/chart_tools.py install --checkov --allow-offline
 
 lint: install ## ruff lint and format check
-	$(BIN)/ruff check services tests migrations scripts
-	$(BIN)/ruff format --check services tests migrations scripts
+	$(BIN)/ruff check services operators tests migrations scripts
+	$(BIN)/ruff format --check services operators tests migrations scripts
 
 format: install ## Format the code
-	$(BIN)/ruff format services tests migrations scripts
-	$(BIN)/ruff check --fix services tests migrations scripts
+	$(BIN)/ruff format services operators tests migrations scripts
+	$(BIN)/ruff check --fix services operators tests migrations scripts
 
 test: services lint chart-tools ## Run the whole suite against real PostgreSQL, Redis and moto
 	$(BIN)/pytest $(PYTEST_ARGS)
