@@ -15,6 +15,8 @@ import pytest
 from pickup.settings import Environment, Settings, load_settings
 from tests.services import ServiceError, Services, claim_redis_database, ensure_services
 
+pytest_plugins = ("tests.integration.staff_fixtures",)
+
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:

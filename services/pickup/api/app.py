@@ -11,6 +11,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import pickup
+from pickup.admin import endpoints as admin
+from pickup.admin import events
+from pickup.admin.live_hub import LiveHub
 from pickup.api import health
 from pickup.api.limits import BodySizeLimit
 from pickup.api.problems import install_problem_handlers
@@ -18,9 +21,11 @@ from pickup.cart import endpoints as cart
 from pickup.menu import endpoints as menu
 from pickup.orders import endpoints as orders
 from pickup.outbox.relay import OutboxRelay
+from pickup.pages import endpoints as pages
 from pickup.paths import shipped
 from pickup.runtime import Resources
 from pickup.settings import Settings
+from pickup.staff import endpoints as staff
 
 # Something to run for the whole life of the app beside the API (the embedded development
 # stack runs the AWS emulator, worker and notifier this way). Entered before the clients open.
@@ -48,6 +53,10 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
                 name="outbox-relay",
             )
             stack.push_async_callback(_cancel, relay)
+            hub = LiveHub(resources.redis)
+            hub.start()
+            app.state.live_hub = hub
+            stack.push_async_callback(hub.close)
             yield
 
     app = FastAPI(
@@ -65,6 +74,12 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
     app.include_router(menu.router)
     app.include_router(cart.router)
     app.include_router(orders.router)
+    app.include_router(events.customer_router)
+    app.include_router(staff.router)
+    for router in admin.ROUTERS:
+        app.include_router(router)
+    app.include_router(events.staff_router)
+    app.include_router(pages.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=shipped("web") / "static"), name="static")
     return app

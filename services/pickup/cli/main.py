@@ -46,7 +46,7 @@ def api(host: str | None, port: int | None, workers: int) -> None:
             workers=workers,
             proxy_headers=True,
             forwarded_allow_ips="*",
-            timeout_graceful_shutdown=10,
+            timeout_graceful_shutdown=5,
             log_level=settings.log_level.lower(),
         )
 
