@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test lint format services services-install chart-tools clean
+.PHONY: help install dev test lint format services services-install browser-install chart-tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ services-install: ## Install PostgreSQL and Redis from Debian's packages where m
 services: install services-install ## Start PostgreSQL, Redis and moto for the tests if not running
 	$(BIN)/python -m tests.services
 
+browser-install: ## Install Chromium for the browser tests where missing
+	@bash scripts/install-browser.sh
+
 chart-tools: ## Fetch helm, kubectl and the manifest checkers into .cache/tools
 	$(PYTHON) scripts/chart_tools.py install --checkov --allow-offline
 
@@ -42,7 +45,7 @@ format: install ## Format the code
 	$(BIN)/ruff format services operators tests migrations scripts
 	$(BIN)/ruff check --fix services operators tests migrations scripts
 
-test: services lint chart-tools ## Run the whole suite against real PostgreSQL, Redis and moto
+test: services browser-install lint chart-tools ## Run the whole suite against real PostgreSQL, Redis and moto
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean: ## Remove the virtualenv, caches and development data

@@ -1,0 +1,183 @@
+"""Fixtures of the browser tests: the app under uvicorn on a free port (real PostgreSQL, Redis
+and the AWS emulator, sample menu seeded) and system Chromium driven by Playwright.
+
+The tests skip only when no Chromium can be found or installed (scripts/install-browser.sh);
+everything else that goes wrong fails them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from pickup.settings import Settings
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPOSITORY / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"width": 360, "height": 800}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def chromium_path() -> str | None:
+    """System Chromium, installed on first use where the machine allows it."""
+    wanted = os.environ.get("PICKUP_CHROMIUM", "/usr/bin/chromium")
+    found = shutil.which(wanted) or shutil.which("chromium")
+    if found:
+        return found
+    script = REPOSITORY / "scripts" / "install-browser.sh"
+    completed = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, check=False, timeout=600
+    )
+    if completed.returncode != 0:
+        return None
+    return shutil.which(wanted) or shutil.which("chromium")
+
+
+@dataclass
+class LiveShop:
+    url: str
+    settings: Settings
+
+
+@pytest.fixture(scope="session")
+async def live_shop(services: Any, database_url: str) -> AsyncIterator[LiveShop]:
+    from pickup.api.app import create_app
+    from pickup.pages.endpoints import router as pages_router
+    from pickup.provisioning import bootstrap
+    from pickup.seed.loader import seed
+    from tests.conftest import delete_aws_resources, load_settings_for
+
+    settings: Settings = load_settings_for(
+        services,
+        database_url=database_url,
+        opening_hours="mon-sun 00:00-24:00",
+        rate_limit_cart_per_minute=100_000,
+        rate_limit_checkout_per_minute=100_000,
+    )
+    await bootstrap(settings)
+    await seed(settings, reset=True)
+    app = create_app(settings)
+    # Until api/app.py includes the pages itself.
+    if not any(getattr(route, "path", None) == "/menu" for route in app.routes):
+        app.include_router(pages_router)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(url + "/healthz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the app did not start within 30 s")
+    yield LiveShop(url, settings)
+    server.should_exit = True
+    await asyncio.to_thread(thread.join, 15)
+    delete_aws_resources(services.aws_endpoint, settings.resource_prefix)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("Chromium is not installed and scripts/install-browser.sh could not install it")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def new_context(browser: Any, live_shop: LiveShop) -> AsyncIterator[Any]:
+    """Opens browser contexts on the live shop (light, desktop unless told); all closed after."""
+    contexts = []
+
+    async def make(**options: Any) -> Any:
+        options.setdefault("viewport", DESKTOP)
+        options.setdefault("color_scheme", "light")
+        context = await browser.new_context(base_url=live_shop.url, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        await context.close()
+
+
+async def open_page(context: Any, path: str) -> Any:
+    """A page at ``path`` once its scripts have finished starting (``data-ready``)."""
+    page = await context.new_page()
+    await goto(page, path)
+    return page
+
+
+async def goto(page: Any, path: str) -> None:
+    await page.goto(path)
+    await page.wait_for_selector("html[data-ready=true]", state="attached")
+
+
+async def place_order(base_url: str) -> dict[str, Any]:
+    """An order placed through the API, as the checkout page would."""
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        added = await client.post("/api/cart/add", json={"product_id": "cappuccino", "quantity": 2})
+        token = added.headers["X-Cart-Token"]
+        await client.post(
+            "/api/cart/add",
+            json={"product_id": "cinnamon-bun", "quantity": 1},
+            headers={"X-Cart-Token": token},
+        )
+        placed = await client.post(
+            "/api/orders",
+            json={
+                "customer": {"name": "Robin Fairweather", "email": "robin@example.com"},
+                "special_instructions": "Extra hot, please",
+            },
+            headers={"X-Cart-Token": token, "Idempotency-Key": f"screenshots-{token[-12:]}"},
+        )
+    assert placed.status_code == 202, placed.text
+    return placed.json()
+
+
+@pytest.fixture
+def screenshots() -> Iterator[Path]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    yield SCREENSHOTS
