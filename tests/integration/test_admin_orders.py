@@ -350,3 +350,13 @@ async def test_pickup_confirms_and_cancel_releases_stock_exactly_once(
     detail = (await staff.get(f"/api/admin/orders/{cancelled}")).json()
     assert [line["effect"] for line in detail["lines"]] == ["released"]
     assert len(detail["history"]) == 2
+
+
+async def test_signed_in_staff_see_an_orders_details_without_its_lookup_token(
+    staff: httpx.AsyncClient, customer: httpx.AsyncClient
+) -> None:
+    accepted = await place_order(customer)
+    assert (await customer.get(accepted["details_url"])).status_code == 404
+    response = await staff.get(accepted["details_url"])
+    assert response.status_code == 200, response.text
+    assert response.json()["customer"]["email"] == "grace@example.com"

@@ -18,6 +18,7 @@ from pickup.orders.schemas import (
     OrderStatusView,
     PickupSlots,
 )
+from pickup.staff.auth import SESSION_COOKIE, session_store
 
 router = APIRouter(prefix="/api", tags=["orders"])
 
@@ -74,11 +75,12 @@ async def order_status(order_id: uuid.UUID, resources: ResourcesDep) -> Response
 @router.get(
     "/orders/{order_id}",
     response_model=OrderDetails,
-    summary="The full order, for the holder of its lookup token",
+    summary="The full order, for the holder of its lookup token or signed-in staff",
     responses=problem_responses(404, 422, 503),
 )
 async def order_details(
     order_id: uuid.UUID,
+    request: Request,
     resources: ResourcesDep,
     x_order_token: Annotated[
         str | None, Header(max_length=128, description="the lookup token from checkout")
@@ -87,8 +89,10 @@ async def order_details(
         str | None, Query(max_length=128, description="the lookup token, for links in emails")
     ] = None,
 ) -> OrderDetails:
-    details = await service.order_details(resources, order_id, x_order_token or token)
-    return details
+    staff = await session_store(resources).get(request.cookies.get(SESSION_COOKIE))
+    return await service.order_details(
+        resources, order_id, x_order_token or token, staff=staff is not None
+    )
 
 
 @router.get(
