@@ -8,6 +8,7 @@ real PostgreSQL, say), and a set PICKUP_AWS_ENDPOINT_URL replaces the embedded m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -42,6 +43,9 @@ def dev_defaults(*, host: str, port: int, data_dir: Path, aws_port: int) -> dict
         "http_port": port,
         "public_url": f"http://{host}:{port}",
         "admin_password": DEV_ADMIN_PASSWORD,
+        # Stock alerts reach someone, so they show up in the dev outbox.
+        "staff_alert_emails": ["kitchen@pickup.example"],
+        "staff_alert_phones": ["+447700900999"],
     }
 
 
@@ -82,6 +86,29 @@ def prepare(settings: Settings, *, reset: bool) -> Callable[[], Any]:
     return prepared
 
 
+def pipeline(settings: Settings) -> Callable[[], Any]:
+    """The worker (order consumer, sweeper, stream consumer) and the notifier, in-process.
+
+    The API's own outbox relay serves them too, so the worker starts none of its own.
+    """
+
+    @asynccontextmanager
+    async def running_pipeline() -> AsyncIterator[None]:
+        from pickup.messaging.runner import running
+        from pickup.notifier.process import notifier_components
+        from pickup.runtime import Resources
+        from pickup.worker.process import worker_components
+
+        stopping = asyncio.Event()
+        async with Resources.open(settings) as resources:
+            components = worker_components(resources, stopping, relay=False)
+            components += notifier_components(resources, stopping)
+            async with running(components, grace_seconds=5):
+                yield
+
+    return running_pipeline
+
+
 def _banner(settings: Settings) -> None:
     url = str(settings.public_url).rstrip("/")
     password = settings.admin_password.get_secret_value() if settings.admin_password else "(unset)"
@@ -91,6 +118,7 @@ def _banner(settings: Settings) -> None:
         f"    menu API     {url}/api/menu",
         f"    API docs     {url}/api/docs",
         f"    health       {url}/healthz   readiness {url}/readyz",
+        f"    dev outbox   {url}/dev/outbox   (every email and text message sent)",
         f"    staff login  {settings.admin_email} / {password}",
         "  Press Ctrl-C to stop.",
         "",
@@ -110,6 +138,7 @@ def run_dev(
 
     from pickup.api.app import create_app
     from pickup.cli.common import configure_logging
+    from pickup.notifier import dev_outbox
 
     data_dir.mkdir(parents=True, exist_ok=True)
     aws_port = free_port()
@@ -122,7 +151,9 @@ def run_dev(
     if embed_aws:
         companions.append(lambda: embedded_aws(aws_port))
     companions.append(prepare(settings, reset=reset))
+    companions.append(pipeline(settings))
     app = create_app(settings, companions=tuple(companions))
+    app.include_router(dev_outbox.router)
     config = uvicorn.Config(
         app,
         host=settings.http_host,

@@ -59,7 +59,7 @@ def event_payload(order: Order, from_status: OrderStatus, now: datetime) -> dict
         "code": order.code,
         "status": str(order.status),
         "from_status": str(from_status),
-        "version": order.version,
+        "order_version": order.version,
         "pickup_at": order.pickup_at.isoformat(),
         "estimated_ready_at": order.estimated_ready_at.isoformat()
         if order.estimated_ready_at
@@ -151,11 +151,13 @@ async def _after_change(
         logger.warning("order.event_send_deferred order_id=%s", order.id)
     await invalidate_status(resources.redis, order.id)
     max_len = resources.settings.live_history_size
+    # Live subscribers (the board, the status page) send `version` back as If-Match.
+    board = {**payload, "version": payload["order_version"]}
     public = {
-        key: payload[key]
+        key: board[key]
         for key in ("order_id", "code", "status", "version", "pickup_at", "estimated_ready_at")
     }
-    await live.publish(resources.redis, live.STAFF, "order.status", payload, max_len=max_len)
+    await live.publish(resources.redis, live.STAFF, "order.status", board, max_len=max_len)
     await live.publish(
         resources.redis, live.order_topic(order.id), "order.status", public, max_len=max_len
     )

@@ -36,7 +36,8 @@ def outbox_message(
         destination_kind=kind,
         destination=destination,
         message_type=message_type,
-        payload={"type": message_type, "version": 1, **payload},
+        # The envelope comes last: a payload can never override the message format version.
+        payload={**payload, "type": message_type, "version": 1},
         attributes={"event_type": message_type},
         deduplication_id=dedupe,
     )
