@@ -187,6 +187,44 @@ PICKUP_CART_MAX_LINES: {{ $c.cartMaxLines | quote }}
 PICKUP_CART_MAX_QUANTITY: {{ $c.cartMaxQuantity | quote }}
 PICKUP_RESERVATION_TTL_SECONDS: {{ $c.reservationTtlSeconds | quote }}
 PICKUP_HTTP_HOST: "0.0.0.0"
+PICKUP_DB_ECHO: {{ $c.dbEcho | toString | quote }}
+PICKUP_TIMEZONE: {{ $c.timezone | toString | quote }}
+PICKUP_OPENING_HOURS: {{ $c.openingHours | toString | quote }}
+PICKUP_SLOT_MINUTES: {{ $c.slotMinutes | int64 | quote }}
+PICKUP_SLOT_CAPACITY: {{ $c.slotCapacity | int64 | quote }}
+PICKUP_LEAD_MINUTES: {{ $c.leadMinutes | int64 | quote }}
+PICKUP_MAX_DAYS_AHEAD: {{ $c.maxDaysAhead | int64 | quote }}
+PICKUP_MENU_CACHE_TTL_SECONDS: {{ $c.menuCacheTtlSeconds | int64 | quote }}
+PICKUP_STATUS_CACHE_TTL_SECONDS: {{ $c.statusCacheTtlSeconds | int64 | quote }}
+PICKUP_IDEMPOTENCY_TTL_SECONDS: {{ $c.idempotencyTtlSeconds | int64 | quote }}
+PICKUP_RATE_LIMIT_CART_PER_MINUTE: {{ $c.rateLimitCartPerMinute | int64 | quote }}
+PICKUP_RATE_LIMIT_CHECKOUT_PER_MINUTE: {{ $c.rateLimitCheckoutPerMinute | int64 | quote }}
+PICKUP_MAX_BODY_BYTES: {{ $c.maxBodyBytes | int64 | quote }}
+{{- if kindIs "bool" $c.cookieSecure }}
+PICKUP_COOKIE_SECURE: {{ $c.cookieSecure | toString | quote }}
+{{- end }}
+PICKUP_OUTBOX_RELAY_INTERVAL_SECONDS: {{ $c.outboxRelayIntervalSeconds | float64 | quote }}
+PICKUP_WORKER_CONCURRENCY: {{ $c.workerConcurrency | int64 | quote }}
+PICKUP_NOTIFIER_CONCURRENCY: {{ $c.notifierConcurrency | int64 | quote }}
+PICKUP_PREP_MINUTES_PER_ITEM: {{ $c.prepMinutesPerItem | float64 | quote }}
+PICKUP_STAFF_CAPACITY: {{ $c.staffCapacity | int64 | quote }}
+PICKUP_SWEEPER_INTERVAL_SECONDS: {{ $c.sweeperIntervalSeconds | float64 | quote }}
+PICKUP_STREAM_POLL_INTERVAL_SECONDS: {{ $c.streamPollIntervalSeconds | float64 | quote }}
+PICKUP_SMS_SENDER_ID: {{ $c.smsSenderId | toString | quote }}
+PICKUP_STAFF_ALERT_EMAILS: {{ $c.staffAlertEmails | toJson | quote }}
+PICKUP_STAFF_ALERT_PHONES: {{ $c.staffAlertPhones | toJson | quote }}
+PICKUP_SESSION_TTL_SECONDS: {{ $c.sessionTtlSeconds | int64 | quote }}
+PICKUP_LOGIN_MAX_FAILURES: {{ $c.loginMaxFailures | int64 | quote }}
+PICKUP_LOGIN_LOCKOUT_SECONDS: {{ $c.loginLockoutSeconds | int64 | quote }}
+PICKUP_RATE_LIMIT_LOGIN_PER_MINUTE: {{ $c.rateLimitLoginPerMinute | int64 | quote }}
+PICKUP_REORDER_COVER_DAYS: {{ $c.reorderCoverDays | float64 | quote }}
+PICKUP_SALES_VELOCITY_DAYS: {{ $c.salesVelocityDays | int64 | quote }}
+PICKUP_SSE_HEARTBEAT_SECONDS: {{ $c.sseHeartbeatSeconds | float64 | quote }}
+PICKUP_LIVE_HISTORY_SIZE: {{ $c.liveHistorySize | int64 | quote }}
+{{- with $c.operatorNamespace }}
+PICKUP_OPERATOR_NAMESPACE: {{ . | quote }}
+{{- end }}
+PICKUP_OPERATOR_RECONCILE_INTERVAL_SECONDS: {{ $c.operatorReconcileIntervalSeconds | float64 | quote }}
 {{- range $name, $value := $c.extraEnv }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
@@ -282,6 +320,33 @@ resources that do not exist yet before install, so the jobs run after install/up
 {{- end }}
 
 {{/*
+Whether `pickup staff ensure-admin` runs as a hook: admin.createInitialAdmin, and a password
+to create the admin with (secrets.adminPassword, or admin.existingSecretKey of
+secrets.existingSecret). "true" or "".
+*/}}
+{{- define "pickup.ensureAdmin" -}}
+{{- $a := .Values.admin }}
+{{- if and $a.createInitialAdmin (ternary $a.existingSecretKey .Values.secrets.adminPassword (not (empty .Values.secrets.existingSecret))) }}true{{ end }}
+{{- end }}
+
+{{/*
+The namespace the operator watches (config.operatorNamespace, else the release namespace):
+its Role and, with several replicas, the KopfPeering live there.
+*/}}
+{{- define "pickup.operatorNamespace" -}}
+{{- default .Release.Namespace .Values.config.operatorNamespace }}
+{{- end }}
+
+{{/*
+Whether the operator runs several replicas, and so needs kopf's peering (the KopfPeering
+`pickup`, and `--peering pickup` in its arguments). "true" or "".
+*/}}
+{{- define "pickup.operatorPeering" -}}
+{{- $c := include "pickup.componentValues" (dict "root" . "component" "operator") | fromYaml }}
+{{- if and $c.enabled (or (gt (int $c.replicas) 1) $c.autoscaling.enabled $c.keda.enabled) }}true{{ end }}
+{{- end }}
+
+{{/*
 A hook job running `pickup <command>`. Call with (dict "root" $ "job" "migrate" "values"
 .Values.migrations "weight" "0"). Hooks run before the release's ConfigMap and Secret exist,
 so settings are inlined and credentials come from a hook-scoped Secret (or existingSecret).
@@ -297,7 +362,7 @@ metadata:
   labels:
     {{- include "pickup.componentLabels" $ctx | nindent 4 }}
   annotations:
-    helm.sh/hook: {{ include "pickup.hookEvents" $root }}
+    helm.sh/hook: {{ .events | default (include "pickup.hookEvents" $root) }}
     helm.sh/hook-weight: {{ .weight | quote }}
     helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 spec:
@@ -323,14 +388,17 @@ spec:
           image: {{ include "pickup.image" $root | quote }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           args:
-            - {{ .job }}
+            {{- toYaml (.args | default (list .job)) | nindent 12 }}
           envFrom:
             - secretRef:
-                name: {{ $root.Values.secrets.existingSecret | default (include "pickup.componentFullname" (dict "root" $root "component" "hooks")) }}
+                name: {{ .secretName | default $root.Values.secrets.existingSecret | default (include "pickup.componentFullname" (dict "root" $root "component" "hooks")) }}
           env:
             {{- range $key, $value := include "pickup.configData" $root | fromYaml }}
             - name: {{ $key }}
               value: {{ $value | toString | quote }}
+            {{- end }}
+            {{- with .extraEnv }}
+            {{- toYaml . | nindent 12 }}
             {{- end }}
           resources:
             {{- toYaml .values.resources | nindent 12 }}
@@ -356,7 +424,7 @@ metadata:
   labels:
     {{- include "pickup.componentLabels" $ctx | nindent 4 }}
   annotations:
-    helm.sh/hook: {{ include "pickup.hookEvents" .root }}
+    helm.sh/hook: {{ .events | default (include "pickup.hookEvents" .root) }}
     helm.sh/hook-weight: "-10"
     helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
     {{- with .annotations }}
