@@ -24,8 +24,11 @@ def queues_and_topics() -> bool:
 
 
 STAFF_PREFIXES = ("/api/admin", "/api/staff", "/admin", "/staff")
-OPEN = {("POST", "/api/staff/login")}
+OPEN = {("POST", "/api/staff/login"), ("GET", "/admin/login")}
 STAFF_LEVEL = {
+    ("GET", "/admin"),
+    ("GET", "/admin/inventory"),  # the page itself tells the staff role it is for admins
+    ("GET", "/admin/metrics"),
     ("GET", "/api/admin/orders"),
     ("GET", "/api/admin/orders/{order_id}"),
     ("PUT", "/api/admin/orders/{order_id}/status"),

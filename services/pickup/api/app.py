@@ -22,6 +22,7 @@ from pickup.menu import endpoints as menu
 from pickup.orders import endpoints as orders
 from pickup.outbox.relay import OutboxRelay
 from pickup.pages import endpoints as pages
+from pickup.pages import staff as staff_pages
 from pickup.paths import shipped
 from pickup.runtime import Resources
 from pickup.settings import Settings
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
         app.include_router(router)
     app.include_router(events.staff_router)
     app.include_router(pages.router)
+    app.include_router(staff_pages.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=shipped("web") / "static"), name="static")
     return app
