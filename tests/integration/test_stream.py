@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
+from pickup.adapters.dynamodb import ChangeNote
 from pickup.adapters.orm import InventoryLedgerEntry, OutboxMessage, StreamCheckpoint
 from pickup.core.inventory import StockLine
 from pickup.live import STAFF, stream_key
 from pickup.menu.cache import GENERATION_KEY
 from pickup.runtime import Resources
 from pickup.settings import Settings
+from pickup.worker.repository import add_ledger_entry
+from pickup.worker.stock_events import ledger_change_id
 from pickup.worker.stream import StreamConsumer
 from tests.integration.test_worker import open_shop, pipeline_settings, product
 
@@ -168,3 +171,36 @@ async def test_stock_changes_invalidate_the_menu_and_are_pushed_live(
         "alert_level": "low",
     }
     assert [alert["level"] for alert in by_type["stock.alert"]] == ["low"]
+
+
+async def test_a_change_made_by_hand_is_in_the_ledger_once_with_its_reason(
+    shop: Resources,
+) -> None:
+    consumer = StreamConsumer(shop)
+    await drain(consumer)  # the product's creation
+    first, second = ChangeNote("c1", "delivery from the mill"), ChangeNote("c2", "dropped tray")
+    await shop.inventory.restock("tart", 4, change=first)
+    await shop.inventory.adjust("tart", -2, change=second)
+    # The API writes its own row for the second change before the consumer sees it.
+    async with shop.sessions.begin() as session:
+        await add_ledger_entry(
+            session,
+            {
+                "product_id": "tart",
+                "kind": "adjust",
+                "delta_on_hand": -2,
+                "delta_available": -2,
+                "on_hand_after": 12,
+                "reserved_after": 0,
+                "available_after": 12,
+                "reason": "dropped tray",
+                "source_event_id": ledger_change_id("c2"),
+            },
+        )
+    await drain(consumer)
+
+    rows = [row for row in await ledger(shop, "tart") if row.kind in {"restock", "adjust"}]
+    assert [(row.kind, row.reason, row.source_event_id) for row in rows] == [
+        ("adjust", "dropped tray", "change:c2"),
+        ("restock", "delivery from the mill", "change:c1"),
+    ]

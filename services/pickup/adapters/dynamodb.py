@@ -12,6 +12,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -156,6 +157,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+@dataclass(frozen=True)
+class ChangeNote:
+    """Who changed stock by hand and why: stored on the item with the change, so the ledger
+    row the stream consumer writes for it carries them (and ``change_id`` dedupes it against
+    the row the API writes itself)."""
+
+    change_id: str
+    reason: str | None = None
+    staff_id: str | None = None
+
+
 class _Expression:
     """An update expression with every attribute name and value as a placeholder.
 
@@ -182,6 +194,19 @@ class _Expression:
         return (
             f"{version} = if_not_exists({version}, {self.value('zero', 0)}) + "
             f"{self.value('one', 1)}, {updated_at} = {self.value('now', _now())}"
+        )
+
+    def attribution(self, change: ChangeNote | None) -> str:
+        """The clause naming who made a change and why, for the stream consumer's ledger."""
+        if change is None:
+            return ""
+        return ", " + ", ".join(
+            f"{self.name(field)} = {self.value(field, value)}"
+            for field, value in (
+                ("last_change_id", change.change_id),
+                ("last_change_reason", change.reason),
+                ("last_change_by", change.staff_id),
+            )
         )
 
     def params(self) -> dict[str, Any]:
@@ -521,7 +546,9 @@ class InventoryStore:
             managed_by=update.managed_by if update.sets("managed_by") else KEEP,
         )
 
-    async def restock(self, product_id: str, quantity: int) -> ProductWithInventory:
+    async def restock(
+        self, product_id: str, quantity: int, *, change: ChangeNote | None = None
+    ) -> ProductWithInventory:
         """Delivered stock: ``on_hand`` and ``available`` both grow by ``quantity``."""
         require_product_id(product_id)
         quantity = InventoryUpdate.restock(quantity).quantity  # type: ignore[assignment]
@@ -534,7 +561,7 @@ class InventoryStore:
         try:
             return await self._update(
                 product_id,
-                update + expression.stamp(),
+                update + expression.stamp() + expression.attribution(change),
                 expression,
                 condition=f"attribute_exists({expression.name('id')}) AND {on_hand} <= {limit}",
             )
@@ -544,7 +571,9 @@ class InventoryStore:
                 field="quantity",
             ) from None
 
-    async def adjust(self, product_id: str, delta: int) -> ProductWithInventory:
+    async def adjust(
+        self, product_id: str, delta: int, *, change: ChangeNote | None = None
+    ) -> ProductWithInventory:
         """Correct a count: ``on_hand`` and ``available`` move by ``delta`` together.
 
         Reserved units cannot be written off, so a negative ``delta`` needs that many available.
@@ -562,7 +591,7 @@ class InventoryStore:
         try:
             return await self._update(
                 product_id,
-                update + expression.stamp(),
+                update + expression.stamp() + expression.attribution(change),
                 expression,
                 condition=f"attribute_exists({expression.name('id')}) AND {guard}",
             )

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from pickup import live
-from pickup.adapters.orm import InventoryLedgerEntry
+from pickup.adapters.dynamodb import ChangeNote
 from pickup.admin import repository
 from pickup.admin.schemas import (
     InventoryItem,
@@ -36,6 +37,8 @@ from pickup.menu.cache import invalidate_menu
 from pickup.orders.repository import database_errors
 from pickup.runtime import Resources
 from pickup.staff.sessions import StaffSession
+from pickup.worker.repository import add_ledger_entry
+from pickup.worker.stock_events import ledger_change_id
 
 logger = logging.getLogger("pickup.admin.inventory")
 
@@ -125,13 +128,14 @@ async def _move_stock(
     try:
         async with database_errors(UNAVAILABLE), resources.sessions.begin() as session:
             await session.connection()  # a database that is down refuses before stock moves
+            change = ChangeNote(uuid.uuid4().hex, reason, str(staff.user_id))
             if kind == "restock":
-                product = await resources.inventory.restock(product_id, amount)
+                product = await resources.inventory.restock(product_id, amount, change=change)
             else:
-                product = await resources.inventory.adjust(product_id, amount)
-            repository.add_ledger_entry(
+                product = await resources.inventory.adjust(product_id, amount, change=change)
+            await add_ledger_entry(
                 session,
-                InventoryLedgerEntry(
+                dict(
                     product_id=product_id,
                     kind=kind,
                     delta_on_hand=amount,
@@ -142,6 +146,9 @@ async def _move_stock(
                     available_after=product.available,
                     staff_user_id=staff.user_id,
                     reason=reason,
+                    # The stream consumer keys its row for this change the same way, so
+                    # the change is in the ledger once whichever of the two writes first.
+                    source_event_id=ledger_change_id(change.change_id),
                     created_at=datetime.now(UTC),
                 ),
             )

@@ -118,10 +118,6 @@ async def ledger_for_order(
     return (await session.scalars(query)).all()
 
 
-def add_ledger_entry(session: AsyncSession, entry: InventoryLedgerEntry) -> None:
-    session.add(entry)
-
-
 async def ledger_for_product(
     session: AsyncSession, product_id: str, limit: int
 ) -> Sequence[InventoryLedgerEntry]:

@@ -9,6 +9,7 @@ the size of the step; staying within a level, or going up, raises none.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +62,11 @@ class StockChange:
     reorder_quantity: int | None
     occurred_at: datetime
     removed: bool = False
+    # A change made by hand carries its own id, reason and author (see ChangeNote): the
+    # ledger row is keyed by that id, the same key the API's own ledger row uses.
+    ledger_id: str | None = None
+    reason: str | None = None
+    staff_user_id: uuid.UUID | None = None
 
     @property
     def delta_on_hand(self) -> int:
@@ -92,7 +98,9 @@ class StockChange:
             "on_hand_after": self.after.on_hand,
             "reserved_after": self.after.reserved,
             "available_after": self.after.available,
-            "source_event_id": self.event_id,
+            "source_event_id": self.ledger_id or self.event_id,
+            "reason": self.reason,
+            "staff_user_id": self.staff_user_id,
             "created_at": self.occurred_at,
         }
 
@@ -197,6 +205,7 @@ def stock_change(record: dict[str, Any]) -> StockChange | None:
         )
     source = new or old or {}
     reorder = source.get("reorder_quantity")
+    note = _change_note(old, new)
     return StockChange(
         event_id=event_id,
         product_id=product_id,
@@ -207,4 +216,27 @@ def stock_change(record: dict[str, Any]) -> StockChange | None:
         reorder_quantity=int(reorder) if isinstance(reorder, int) else None,
         occurred_at=_timestamp(data.get("ApproximateCreationDateTime")),
         removed=new is None,
+        **note,
     )
+
+
+def _change_note(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    """Ledger id, reason and author of a change made by hand (a new ``last_change_id``)."""
+    change_id = (new or {}).get("last_change_id")
+    if not change_id or change_id == (old or {}).get("last_change_id"):
+        return {}
+    staff = (new or {}).get("last_change_by")
+    try:
+        staff_user_id = uuid.UUID(str(staff)) if staff else None
+    except ValueError:
+        staff_user_id = None
+    return {
+        "ledger_id": ledger_change_id(str(change_id)),
+        "reason": (new or {}).get("last_change_reason"),
+        "staff_user_id": staff_user_id,
+    }
+
+
+def ledger_change_id(change_id: str) -> str:
+    """The ledger's ``source_event_id`` of a change made by hand."""
+    return f"change:{change_id}"
