@@ -167,6 +167,37 @@ async def test_staff_get_an_email_per_alert_and_a_text_only_for_critical_stock(
     ]
 
 
+async def test_the_operators_alerts_reach_staff_and_the_resources_own_recipients(
+    shop: Resources,
+) -> None:
+    handle = notification_handler(shop)
+    alert = {
+        "type": "inventory.threshold_crossed",
+        "version": 1,
+        "alert_id": "op-1",
+        "product_id": "tart",
+        "product_name": "Tart",
+        "level": "Critical",
+        "previous_level": "Low",
+        "available": 1,
+        "low_stock_threshold": 5,
+        "critical_threshold": 2,
+        "resource": "shop/tart",
+        "notify": {"emails": ["baker@shop.example"], "phones": ["+447700900111"]},
+    }
+    await handle(as_message(alert))
+    await handle(as_message(alert | {"alert_id": "op-2", "level": "Ok"}))  # recovery: quiet
+
+    rows = await log_rows(shop, template="stock_alert")
+    assert sorted(row.dedupe_key for row in rows) == [
+        "inventory.alert:op-1:email:baker@shop.example",
+        "inventory.alert:op-1:email:kitchen@shop.example",
+        "inventory.alert:op-1:email:owner@shop.example",
+        "inventory.alert:op-1:sms:+447700900111",
+        "inventory.alert:op-1:sms:+447700900999",
+    ]
+
+
 async def test_malformed_and_unknown_events_are_poison_and_quiet_ones_are_ignored(
     shop: Resources,
 ) -> None:

@@ -43,6 +43,13 @@ STOCK_ALERTS = {
     "inventory.out_of_stock": "Out of stock",
 }
 CRITICAL_ALERTS = {"inventory.critical_stock", "inventory.out_of_stock"}
+# The inventory operator's alerts (InventoryThreshold resources) name the level they reached.
+OPERATOR_ALERT = "inventory.threshold_crossed"
+OPERATOR_LEVELS = {
+    "Low": "inventory.low_stock",
+    "Critical": "inventory.critical_stock",
+    "OutOfStock": "inventory.out_of_stock",
+}
 EMAIL_ALWAYS = {"order.confirmed", "order.cancelled", "order.expired"}
 
 
@@ -58,6 +65,19 @@ def notification_handler(resources: Resources) -> Handler:
             await notify_customer(resources, channels, str(event_type), payload)
         elif event_type in STOCK_ALERTS:
             await notify_staff(resources, channels, str(event_type), payload)
+        elif event_type == OPERATOR_ALERT:
+            level = OPERATOR_LEVELS.get(str(payload.get("level")))
+            if level is None:
+                return  # back to Ok: nobody needs waking for that
+            notify = payload.get("notify") if isinstance(payload.get("notify"), dict) else {}
+            await notify_staff(
+                resources,
+                channels,
+                level,
+                payload,
+                emails=[str(address) for address in notify.get("emails") or []],
+                phones=[str(phone) for phone in notify.get("phones") or []],
+            )
         elif event_type in QUIET_EVENTS:
             return
         else:
@@ -147,9 +167,18 @@ async def notify_customer(
 
 
 async def notify_staff(
-    resources: Resources, channels: Channels, event_type: str, payload: dict[str, Any]
+    resources: Resources,
+    channels: Channels,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    emails: list[str] | None = None,
+    phones: list[str] | None = None,
 ) -> None:
+    """Tell staff about a stock alert: the configured recipients plus any the alert names."""
     settings = resources.settings
+    alert_emails = list(dict.fromkeys([*settings.staff_alert_emails, *(emails or [])]))
+    alert_phones = list(dict.fromkeys([*settings.staff_alert_phones, *(phones or [])]))
     alert_id = payload.get("alert_id")
     if not alert_id or not payload.get("product_id"):
         raise Poison("a stock alert needs alert_id and product_id")
@@ -167,13 +196,13 @@ async def notify_staff(
         "reorder_quantity": payload.get("reorder_quantity"),
         "inventory_url": f"{base}/admin/inventory",
     }
-    if not settings.staff_alert_emails and not settings.staff_alert_phones:
+    if not alert_emails and not alert_phones:
         logger.info("stock.alert_unsent alert_id=%s (no staff recipients configured)", alert_id)
         return
     failures = []
     if event_type in CRITICAL_ALERTS:
         text = render_sms("stock_alert", context)
-        for phone in settings.staff_alert_phones:
+        for phone in alert_phones:
             sms = Notification(
                 channel="sms",
                 recipient=phone,
@@ -186,7 +215,7 @@ async def notify_staff(
             except SendFailed:
                 pass  # every alert is also emailed, below
     rendered = render_email("stock_alert", context)
-    for address in settings.staff_alert_emails:
+    for address in alert_emails:
         email = Notification(
             channel="email",
             recipient=address,
