@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from pickup.adapters.orm import OrderStatusHistory, OutboxMessage
+from pickup.adapters.orm import Order, OrderStatusHistory, OutboxMessage
 from pickup.core.orders import Actor, InvalidTransition, OrderStatus, ReservationState
 from pickup.orders import service
 from pickup.orders.schemas import CheckoutRequest
@@ -24,7 +24,12 @@ from tests.helpers import product
 async def shop(
     make_settings: Callable[..., Settings], db_engine: Any, redis: Any
 ) -> AsyncIterator[Resources]:
-    settings = make_settings(opening_hours="mon-sun 00:00-24:00", slot_capacity=1000)
+    settings = make_settings(
+        opening_hours="mon-sun 00:00-24:00",
+        slot_capacity=1000,
+        prep_minutes_per_item=30,
+        staff_capacity=1,
+    )
     await bootstrap(settings)
     async with Resources.open(settings) as resources:
         await resources.inventory.put_product(product("bun", 10), replace_inventory=True)
@@ -108,8 +113,10 @@ async def test_an_order_moves_through_its_life_and_pickup_takes_the_stock(
     ]
     assert events[-1]["from_status"] == "ready"
     assert "grace" not in json.dumps(events).lower()
-    board = await shop.redis.xrange("live:staff")
-    assert [entry["type"] for _, entry in board] == ["order.placed"] + ["order.status"] * 4
+    board = [entry["type"] for _, entry in await shop.redis.xrange("live:staff")]
+    assert [kind for kind in board if kind != "order.estimate"] == ["order.placed"] + [
+        "order.status"
+    ] * 4
     customer = await shop.redis.xrange(f"live:order:{order_id}")
     assert "grace" not in json.dumps(customer).lower()
 
@@ -188,3 +195,25 @@ async def test_an_unknown_order_cannot_change(shop: Resources) -> None:
 
     with pytest.raises(OrderNotFound):
         await change_status(shop, uuid.uuid4(), OrderStatus.CONFIRMED, actor=Actor.SYSTEM)
+
+
+async def test_estimates_move_up_when_an_order_leaves_the_kitchen(shop: Resources) -> None:
+    orders = [await place(shop, quantity=1) for _ in range(3)]
+    for order_id in orders:
+        await change_status(shop, order_id, OrderStatus.CONFIRMED, actor=Actor.SYSTEM)
+
+    async def estimates() -> list[tuple[Any, int]]:
+        async with shop.sessions() as session:
+            found = [await session.get(Order, order_id) for order_id in orders]
+        return [(order.estimated_ready_at, order.version) for order in found if order]
+
+    before = await estimates()
+    # One cook, 30 minutes an item: the kitchen, not the pickup time, sets the estimates.
+    assert before[0][0] < before[1][0] < before[2][0]
+    await change_status(shop, orders[0], OrderStatus.CANCELLED, actor=Actor.STAFF)
+    after = await estimates()
+
+    assert after[1][0] < before[1][0] and after[2][0] < before[2][0]
+    assert [version for _, version in after[1:]] == [version for _, version in before[1:]]
+    pushed = await shop.redis.xrange(f"live:order:{orders[2]}")
+    assert "order.estimate" in [entry["type"] for _, entry in pushed]

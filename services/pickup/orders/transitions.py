@@ -27,6 +27,7 @@ from pickup.core.errors import Conflict
 from pickup.core.inventory import StockLine
 from pickup.core.orders import Actor, OrderStatus, ReservationState, check_transition
 from pickup.orders import repository
+from pickup.orders.estimates import IN_KITCHEN, refresh_estimates
 from pickup.orders.service import OrderNotFound
 from pickup.orders.status_cache import invalidate_status
 from pickup.outbox.relay import OutboxRelay, outbox_message
@@ -125,6 +126,11 @@ async def change_status(
         "order.status_changed order_id=%s from=%s to=%s actor=%s", order_id, from_status, to, actor
     )
     await _after_change(resources, order, payload, outbox_ids)
+    if from_status in IN_KITCHEN or to in IN_KITCHEN:
+        try:  # the queue moved: everyone behind this order gets a fresh estimate
+            await refresh_estimates(resources, now)
+        except Exception:  # a forecast; the next change refreshes it
+            logger.warning("order.estimates_refresh_failed order_id=%s", order_id)
     return order
 
 
