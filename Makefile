@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test lint format services services-install browser-install chart-tools clean
+.PHONY: help install dev test lint format services services-install browser-install chart-tools bench bench-tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -38,14 +38,21 @@ chart-tools: ## Fetch helm, kubectl and the manifest checkers into .cache/tools
 	$(PYTHON) scripts/chart_tools.py install --checkov --allow-offline
 
 lint: install ## ruff lint and format check
-	$(BIN)/ruff check services operators tests migrations scripts
-	$(BIN)/ruff format --check services operators tests migrations scripts
+	$(BIN)/ruff check services operators tests migrations scripts bench
+	$(BIN)/ruff format --check services operators tests migrations scripts bench
 
 format: install ## Format the code
-	$(BIN)/ruff format services operators tests migrations scripts
-	$(BIN)/ruff check --fix services operators tests migrations scripts
+	$(BIN)/ruff format services operators tests migrations scripts bench
+	$(BIN)/ruff check --fix services operators tests migrations scripts bench
+
+bench-tools: ## Install wrk (Debian's package) for the benchmarks if missing
+	@bash scripts/install-bench-tools.sh
+
+bench: install services-install bench-tools ## Benchmarks against same-run baselines (~6 min); bench/results/latest.json
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 test: services browser-install lint chart-tools ## Run the whole suite against real PostgreSQL, Redis and moto
+	@bash scripts/install-bench-tools.sh >/dev/null || echo "warning: no wrk; the benchmark smoke test is skipped"
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean: ## Remove the virtualenv, caches and development data

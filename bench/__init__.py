@@ -1,0 +1,1 @@
+"""Benchmarks of the pickup platform (``python -m bench.run``); see docs/performance.md."""
