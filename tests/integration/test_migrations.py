@@ -34,6 +34,7 @@ from tests.services import Services
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {table.name for table in Base.metadata.sorted_tables}
+TRIGRAM_INDEXES = {"ix_orders_customer_name_trgm", "ix_orders_customer_email_trgm"}
 
 
 @pytest.fixture
@@ -108,7 +109,11 @@ async def test_the_migrations_create_exactly_what_the_models_describe(database_u
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": True}
         )
-        return compare_metadata(context, Base.metadata)
+        return [
+            difference
+            for difference in compare_metadata(context, Base.metadata)
+            if not _is_trigram_index(difference)
+        ]
 
     def named_constraints(connection: Connection) -> dict[str, set[str]]:
         inspector = inspect(connection)
@@ -119,6 +124,8 @@ async def test_the_migrations_create_exactly_what_the_models_describe(database_u
             names |= {fk["name"] for fk in inspector.get_foreign_keys(table)}
             names.add(inspector.get_pk_constraint(table)["name"])
             for index in inspector.get_indexes(table):
+                if index["name"] in TRIGRAM_INDEXES:
+                    continue
                 where = index.get("dialect_options", {}).get("postgresql_where")
                 names.add(f"{index['name']} WHERE {_predicate(where)}" if where else index["name"])
             found[table] = names
@@ -141,6 +148,11 @@ async def test_the_migrations_create_exactly_what_the_models_describe(database_u
             names.add(f"{named} WHERE {_predicate(where)}" if where is not None else named)
         in_models[table.name] = names
     assert in_database == in_models
+
+
+def _is_trigram_index(difference: Any) -> bool:
+    """The PostgreSQL-only search indexes of migration 0002, which the models don't declare."""
+    return difference[0] == "remove_index" and difference[1].name in TRIGRAM_INDEXES
 
 
 def _predicate(sql: object) -> str:
@@ -242,6 +254,6 @@ def test_the_alembic_command_line_migrates_the_database_named_in_the_environment
         return completed.stdout
 
     alembic("upgrade", "head")
-    assert "0001 (head)" in alembic("current")
+    assert "0002 (head)" in alembic("current")
     # Offline mode writes the SQL for a DBA to review instead of running it.
     assert "CREATE TABLE orders" in alembic("upgrade", "head", "--sql")

@@ -156,7 +156,10 @@ class Order(Timestamped, Base):
             name="special_instructions_length",
         ),
         Index("ix_orders_status_created_at", "status", "created_at"),
+        Index("ix_orders_created_at_id", "created_at", "id"),
         Index("ix_orders_pickup_at", "pickup_at"),
+        # Migration 0002 also adds PostgreSQL-only trigram indexes for the name/email search
+        # (TRIGRAM_INDEXES there); they are not declared here because SQLite has no pg_trgm.
         Index(
             "ix_orders_reservation_state_expires_at", "reservation_state", "reservation_expires_at"
         ),
