@@ -97,6 +97,8 @@ def test_a_change_carries_what_the_ledger_and_the_alert_need() -> None:
         "reserved_after": 1,
         "available_after": 5,
         "source_event_id": "e1",
+        "reason": None,  # a reservation is no change made by hand
+        "staff_user_id": None,
         "created_at": None,
     }
     alert = change.alert_payload("low")

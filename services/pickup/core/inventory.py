@@ -304,26 +304,34 @@ class ProductWithInventory(BaseModel):
     @property
     def stock_status(self) -> StockStatus:
         """What a customer's badge shows; a product switched off by staff counts as sold out."""
-        if not self.is_available or self.available == 0:
-            return "out_of_stock"
-        if self.available <= self.low_stock_threshold:
-            return "low_stock"
-        return "in_stock"
+        return stock_status_of(self.available, self.low_stock_threshold, self.is_available)
 
     @property
     def alert_level(self) -> AlertLevel:
         """How urgently staff should restock, from what customers can still buy."""
-        if self.available == 0:
-            return "out"
-        if self.available <= self.critical_threshold:
-            return "critical"
-        if self.available <= self.low_stock_threshold:
-            return "low"
-        return "ok"
+        return alert_level_of(self.available, self.low_stock_threshold, self.critical_threshold)
 
     @property
     def levels(self) -> StockLevels:
         return StockLevels(on_hand=self.on_hand, reserved=self.reserved, available=self.available)
+
+
+def stock_status_of(available: int, low: int, is_available: bool = True) -> StockStatus:
+    if not is_available or available <= 0:
+        return "out_of_stock"
+    if available <= low:
+        return "low_stock"
+    return "in_stock"
+
+
+def alert_level_of(available: int, low: int, critical: int) -> AlertLevel:
+    if available <= 0:
+        return "out"
+    if available <= critical:
+        return "critical"
+    if available <= low:
+        return "low"
+    return "ok"
 
 
 # --- Lines and changes ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pickup.adapters.dynamodb import from_attribute
+from pickup.core.inventory import alert_level_of, stock_status_of
 
 SEVERITY = {"ok": 0, "low": 1, "critical": 2, "out": 3}
 ALERT_TYPES = {
@@ -34,21 +35,11 @@ class Levels:
 
     @property
     def alert_level(self) -> str:
-        if self.available <= 0:
-            return "out"
-        if self.available <= self.critical_threshold:
-            return "critical"
-        if self.available <= self.low_stock_threshold:
-            return "low"
-        return "ok"
+        return alert_level_of(self.available, self.low_stock_threshold, self.critical_threshold)
 
     @property
     def stock_status(self) -> str:
-        if self.available <= 0:
-            return "out_of_stock"
-        if self.available <= self.low_stock_threshold:
-            return "low_stock"
-        return "in_stock"
+        return stock_status_of(self.available, self.low_stock_threshold)
 
 
 @dataclass(frozen=True)
