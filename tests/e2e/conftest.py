@@ -70,7 +70,6 @@ class LiveShop:
 @pytest.fixture(scope="session")
 async def live_shop(services: Any, database_url: str) -> AsyncIterator[LiveShop]:
     from pickup.api.app import create_app
-    from pickup.pages.endpoints import router as pages_router
     from pickup.provisioning import bootstrap
     from pickup.seed.loader import seed
     from tests.conftest import delete_aws_resources, load_settings_for
@@ -85,9 +84,6 @@ async def live_shop(services: Any, database_url: str) -> AsyncIterator[LiveShop]
     await bootstrap(settings)
     await seed(settings, reset=True)
     app = create_app(settings)
-    # Until api/app.py includes the pages itself.
-    if not any(getattr(route, "path", None) == "/menu" for route in app.routes):
-        app.include_router(pages_router)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -4,23 +4,19 @@ follows, an inventory restock, an axe-core scan and screenshots of every staff p
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import expect
 from sqlalchemy import select
 
 from pickup.adapters.orm import StaffUser
-from tests.e2e.conftest import DESKTOP, PHONE, LiveShop, free_port, goto, place_order
+from tests.e2e.conftest import DESKTOP, PHONE, LiveShop, goto, place_order
 from tests.e2e.test_pages_accessibility import serious_violations
 
 pytestmark = pytest.mark.timeout(90)
@@ -32,12 +28,8 @@ STAFF_PAGES = {"board": "/admin", "inventory": "/admin/inventory", "metrics": "/
 
 
 @pytest.fixture(scope="module")
-async def staff_shop(live_shop: LiveShop) -> AsyncIterator[str]:
-    """The live shop's app with the staff pages, on a port of its own (same database, Redis and
-    AWS resources), and an admin and a staff account to sign in with."""
-    from pickup.api.app import create_app
-    from pickup.pages.endpoints import router as pages_router
-    from pickup.pages.staff import router as staff_pages_router
+async def staff_shop(live_shop: LiveShop) -> str:
+    """The live shop, with an admin and a staff account to sign in with."""
     from pickup.runtime import Resources
     from pickup.staff.service import create_staff
 
@@ -45,34 +37,7 @@ async def staff_shop(live_shop: LiveShop) -> AsyncIterator[str]:
         for email, name, role in (ADMIN, STAFF):
             if await db.scalar(select(StaffUser).where(StaffUser.email == email)) is None:
                 await create_staff(db, email=email, display_name=name, password=PASSWORD, role=role)
-    app = create_app(live_shop.settings)
-    paths = {getattr(route, "path", None) for route in app.routes}
-    # Until api/app.py includes the pages itself.
-    if "/menu" not in paths:
-        app.include_router(pages_router)
-    if "/admin" not in paths:
-        app.include_router(staff_pages_router)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as client:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(url + "/healthz")).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the staff app did not start within 30 s")
-    yield url
-    server.should_exit = True
-    await asyncio.to_thread(thread.join, 15)
+    return live_shop.url
 
 
 @pytest.fixture
