@@ -45,7 +45,15 @@ async def refresh_estimates(resources: Resources, now: datetime | None = None) -
         .outerjoin(OrderItem, OrderItem.order_id == Order.id)
         .where(Order.status.in_(IN_KITCHEN))
         .group_by(Order.id, Order.pickup_at, Order.estimated_ready_at, Order.created_at, waiting)
-        .order_by(waiting, Order.pickup_at, Order.created_at)
+        # The kitchen's order: what is being prepared, then by pickup time; among equals the
+        # order already promised earlier keeps its place (ties broken for good by id).
+        .order_by(
+            waiting,
+            Order.pickup_at,
+            Order.estimated_ready_at.asc().nulls_last(),
+            Order.created_at,
+            Order.id,
+        )
     )
     moved: dict[uuid.UUID, datetime] = {}
     async with resources.sessions.begin() as session:
