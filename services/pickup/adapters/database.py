@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 PING_TIMEOUT_SECONDS = 2.0
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT of the session's dialect, which offers ``on_conflict_do_nothing/update``."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

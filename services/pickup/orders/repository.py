@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from pickup.adapters.database import dialect_insert
 from pickup.adapters.orm import IdempotencyKey, Order, PickupSlot
 from pickup.core.errors import Conflict, ServiceUnavailable
 
@@ -56,11 +56,6 @@ async def database_errors(detail: str) -> AsyncIterator[None]:
         raise
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 # --- Idempotency keys ---------------------------------------------------------------------------
 
 
@@ -80,7 +75,7 @@ async def claim_idempotency_key(
         )
     )
     inserted = await session.execute(
-        _insert(session, IdempotencyKey)
+        dialect_insert(session, IdempotencyKey)
         .values(
             scope=scope,
             key=key,
@@ -151,7 +146,7 @@ async def booked_counts(session: AsyncSession, starts: Iterable[datetime]) -> di
 async def book_slot(session: AsyncSession, slot_start: datetime, capacity: int) -> bool:
     """Take one place in the slot if it has room: a conditional update, never read-then-write."""
     await session.execute(
-        _insert(session, PickupSlot)
+        dialect_insert(session, PickupSlot)
         .values(slot_start=slot_start, capacity=capacity, booked=0)
         .on_conflict_do_nothing(index_elements=["slot_start"])
     )

@@ -9,20 +9,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pickup.adapters.database import dialect_insert
 from pickup.adapters.orm import InventoryLedgerEntry, Order, OrderItem, StreamCheckpoint
 from pickup.core.orders import OrderStatus, ReservationState
 
 # Confirmed orders due this long ago are assumed to be still in the kitchen's queue.
 KITCHEN_LOOKBACK = timedelta(hours=6)
 IN_KITCHEN = (OrderStatus.CONFIRMED, OrderStatus.PREPARING)
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 @dataclass(frozen=True)
@@ -105,7 +100,7 @@ async def expired_reservations(
 async def add_ledger_entry(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert one ledger row unless its ``source_event_id`` is there already; whether it was."""
     statement = (
-        _insert(session, InventoryLedgerEntry)
+        dialect_insert(session, InventoryLedgerEntry)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["source_event_id"])
         .returning(InventoryLedgerEntry.id)
@@ -137,7 +132,7 @@ async def lock_checkpoint(session: AsyncSession, shard_id: str) -> StreamCheckpo
 async def save_checkpoint(
     session: AsyncSession, *, shard_id: str, stream_arn: str, sequence_number: str, now: datetime
 ) -> None:
-    statement = _insert(session, StreamCheckpoint).values(
+    statement = dialect_insert(session, StreamCheckpoint).values(
         shard_id=shard_id, stream_arn=stream_arn, sequence_number=sequence_number, updated_at=now
     )
     statement = statement.on_conflict_do_update(
