@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -65,6 +66,55 @@ def chromium_path() -> str | None:
 class LiveShop:
     url: str
     settings: Settings
+
+
+@pytest.fixture
+def dev_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`pickup dev` as a developer runs it, on a free port, with no PICKUP_* variable set but
+    opening hours that always allow ordering; yields the process and its base URL."""
+    import urllib.request
+
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PICKUP_")}
+    environment["PICKUP_OPENING_HOURS"] = "mon-sun 00:00-24:00"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pickup.cli.main",
+            "dev",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "var"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        if process.poll() is not None:
+            pytest.fail(
+                f"pickup dev exited early:\n{process.stdout.read() if process.stdout else ''}"
+            )
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("pickup dev did not answer within 90 s")
+        time.sleep(0.2)
+    yield process, base
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -4,25 +4,14 @@ and its confirmation email appears in the development outbox within seconds."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def request(url: str, body: dict[str, Any] | None = None, **headers: str) -> tuple[int, Any]:
@@ -47,49 +36,6 @@ def wait_for(check: Any, seconds: float, what: str) -> Any:
             return result
         time.sleep(0.2)
     pytest.fail(f"{what} did not happen within {seconds:.0f} s")
-
-
-@pytest.fixture
-def dev_server(tmp_path: Path):
-    port = free_port()
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PICKUP_")}
-    environment["PICKUP_OPENING_HOURS"] = "mon-sun 00:00-24:00"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pickup.cli.main",
-            "dev",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "var"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environment,
-        cwd=tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"pickup dev exited early:\n{process.stdout.read()}")
-        try:
-            return request(base + "/healthz")[0] == 200
-        except OSError:
-            return False
-
-    try:
-        wait_for(healthy, 90, "pickup dev answering")
-    except BaseException:
-        process.kill()
-        raise
-    yield process, base
-    if process.poll() is None:
-        process.kill()
-        process.wait()
 
 
 def test_an_order_placed_in_dev_is_confirmed_and_emailed_within_seconds(dev_server) -> None:
