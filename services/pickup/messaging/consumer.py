@@ -32,23 +32,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from prometheus_client import Counter, Gauge, Histogram
 
 from pickup.adapters.aws import AWSClients
+from pickup.observability.metrics import QUEUE_HANDLING_SECONDS as HANDLING_SECONDS
+from pickup.observability.metrics import QUEUE_IN_FLIGHT as IN_FLIGHT
+from pickup.observability.metrics import QUEUE_MESSAGES as MESSAGES
 
 logger = logging.getLogger("pickup.messaging")
 
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling for one visibility timeout
-
-MESSAGES = Counter(
-    "pickup_queue_messages_total",
-    "Queue messages handled, by queue and outcome (ack, retry, poison, error).",
-    ["queue", "outcome"],
-)
-HANDLING_SECONDS = Histogram(
-    "pickup_queue_message_handling_seconds", "Time a handler took, by queue.", ["queue"]
-)
-IN_FLIGHT = Gauge("pickup_queue_messages_in_flight", "Messages being handled now.", ["queue"])
 
 
 class Retry(Exception):

@@ -1,0 +1,1 @@
+"""Metrics, tracing and logs: what every pickup process tells its operators."""
