@@ -10,7 +10,9 @@ that cannot be applied a ``PermanentError``. No handler sleeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -21,12 +23,14 @@ import kopf
 
 from pickup.adapters.aws import AWSClients
 from pickup.adapters.dynamodb import InventoryStore
+from pickup.adapters.redis import create_redis
 from pickup.core.errors import ServiceUnavailable
 from pickup.core.inventory import ProductWithInventory, UnknownProduct, is_product_id
 from pickup.settings import Settings, load_settings
 from pickup_operator import builders
 from pickup_operator.alerts import AlertPublisher, AlertUnsent
 from pickup_operator.builders import Condition, Level, ThresholdSpec
+from pickup_operator.stock_events import StockEventListener
 
 FINALIZER = "pickup.dev/inventory-threshold"
 EVENT_REASON = "LevelChanged"
@@ -65,12 +69,36 @@ class OperatorContext:
     observed: dict[str, Observed] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     released: set[str] = field(default_factory=set)
+    changed_products: set[str] = field(default_factory=set)
+    last_checked: dict[str, float] = field(default_factory=dict)
+    monotonic: Callable[[], float] = time.monotonic
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self.locks.setdefault(uid, asyncio.Lock())
 
+    def stock_changed(self, product_id: str) -> None:
+        """A stock event named ``product_id``: its resource checks it at its next tick."""
+        self.changed_products.add(product_id)
+
+    def check_due(self, uid: str, product_id: object) -> bool:
+        """Whether the check timer of ``uid`` should read its product now, and if so note it.
+
+        Due when the product changed since (a stock event), when the full interval has passed,
+        or on the first tick.
+        """
+        now = self.monotonic()
+        last = self.last_checked.get(uid)
+        changed = product_id in self.changed_products
+        interval = self.settings.operator_reconcile_interval_seconds
+        if not changed and last is not None and now - last < interval:
+            return False
+        self.changed_products.discard(product_id)  # type: ignore[arg-type]
+        self.last_checked[uid] = now
+        return True
+
     def forget(self, uid: str) -> None:
         self.observed.pop(uid, None)
+        self.last_checked.pop(uid, None)
         self.released.add(uid)
 
 
@@ -91,12 +119,19 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     stack = AsyncExitStack()
     aws = await stack.enter_async_context(AWSClients(config))
     memo["stack"] = stack
-    memo["context"] = OperatorContext(
+    context = OperatorContext(
         settings=config,
         inventory=InventoryStore(aws, config.names.products_table),
         alerts=AlertPublisher(aws, config.names.inventory_alerts_topic),
         clock=memo.get("clock") or (lambda: datetime.now(UTC)),
     )
+    memo["context"] = context
+    redis = create_redis(config)
+    stack.push_async_callback(redis.aclose)
+    listener = asyncio.create_task(
+        StockEventListener(redis, context.stock_changed).run(), name="stock-events"
+    )
+    stack.push_async_callback(_cancel, listener)
     logger.info(
         "operator.started table=%s topic=%s interval=%ss",
         config.names.products_table,
@@ -109,6 +144,12 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     stack: AsyncExitStack | None = memo.get("stack")
     if stack is not None:
         await stack.aclose()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _context(memo: kopf.Memo) -> OperatorContext:
@@ -181,11 +222,18 @@ async def check_stock(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    """The timer: re-apply drifted thresholds, read the stock, alert on a level change."""
+    """The timer: re-apply drifted thresholds, read the stock, alert on a level change.
+
+    It ticks every ``operator_event_check_seconds`` but reads the product only when a stock
+    event named it or the full ``operator_reconcile_interval_seconds`` has passed.
+    """
     if meta.get("deletionTimestamp"):
         return
+    context = _context(memo)
+    if not context.check_due(uid, spec.get("productId")):
+        return
     await _reconcile(
-        _context(memo),
+        context,
         body,
         spec,
         meta,

@@ -11,7 +11,9 @@ import kopf
 from pickup.settings import load_settings
 from pickup_operator.main import register
 
+_settings = load_settings()
 register(
     kopf.get_default_registry(),
-    reconcile_interval=load_settings().operator_reconcile_interval_seconds,
+    reconcile_interval=_settings.operator_reconcile_interval_seconds,
+    event_check_interval=_settings.operator_event_check_seconds,
 )

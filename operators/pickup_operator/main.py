@@ -24,8 +24,14 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 PEERING_NAME = "pickup"
 
 
-def register(registry: kopf.OperatorRegistry, *, reconcile_interval: float) -> None:
-    """Register every handler of the operator on ``registry``."""
+def register(
+    registry: kopf.OperatorRegistry, *, reconcile_interval: float, event_check_interval: float
+) -> None:
+    """Register every handler of the operator on ``registry``.
+
+    The stock timer ticks every ``event_check_interval`` (at most ``reconcile_interval``); each
+    tick reads the product only when it is due (see ``OperatorContext.check_due``).
+    """
     kopf.on.startup(registry=registry, id="start")(handlers.start)
     kopf.on.cleanup(registry=registry, id="stop")(handlers.stop)
     kopf.on.create(*RESOURCE, registry=registry, id="sync")(handlers.sync)
@@ -36,14 +42,18 @@ def register(registry: kopf.OperatorRegistry, *, reconcile_interval: float) -> N
         *RESOURCE,
         registry=registry,
         id="check-stock",
-        interval=reconcile_interval,
+        interval=min(event_check_interval, reconcile_interval),
         initial_delay=min(5.0, reconcile_interval),
     )(handlers.check_stock)
 
 
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    register(registry, reconcile_interval=settings.operator_reconcile_interval_seconds)
+    register(
+        registry,
+        reconcile_interval=settings.operator_reconcile_interval_seconds,
+        event_check_interval=settings.operator_event_check_seconds,
+    )
     return registry
 
 

@@ -156,6 +156,17 @@ class Settings(BaseSettings):
         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
         description="the email address notifications are sent from",
     )
+    alarm_topic: str = Field(
+        "alarms",
+        pattern=r"^(arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}|[A-Za-z0-9_-]{1,200})$",
+        description="the SNS topic CloudWatch alarms notify: a name under the resource prefix "
+        "(created by pickup bootstrap --monitoring) or the ARN of an existing topic",
+    )
+    runbook_base_url: str = Field(
+        "https://github.com/pickup/pickup/blob/main/docs/runbooks",
+        pattern=r"^https?://\S+$",
+        description="an http(s) URL under which every alert's runbook <Alert>.md lives",
+    )
 
     # --- HTTP ----------------------------------------------------------------------------
     http_host: str = Field("127.0.0.1", description="the address the API listens on")
@@ -240,6 +251,13 @@ class Settings(BaseSettings):
     sweeper_interval_seconds: float = Field(
         30.0, gt=0, le=3600, description="seconds between expired-reservation sweeps"
     )
+    reservation_intent_grace_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="seconds after which the sweeper releases the stock of a checkout that "
+        "reserved it but never saved its order (1-3600)",
+    )
     stream_poll_interval_seconds: float = Field(
         1.0, gt=0, le=60, description="seconds between DynamoDB Stream polls when idle"
     )
@@ -287,7 +305,14 @@ class Settings(BaseSettings):
         None, description="the namespace the operator watches (unset: every namespace)"
     )
     operator_reconcile_interval_seconds: float = Field(
-        60.0, ge=1, le=86_400, description="seconds between stock checks of each resource"
+        60.0, ge=1, le=86_400, description="seconds between full stock checks of each resource"
+    )
+    operator_event_check_seconds: float = Field(
+        2.0,
+        ge=0.5,
+        le=3600,
+        description="how often each resource looks for stock events naming its product "
+        "(the operator's reaction time to stock changes between full checks)",
     )
     operator_liveness_port: int = Field(
         8080, ge=1, le=65535, description="port of the operator's /healthz"
@@ -301,6 +326,25 @@ class Settings(BaseSettings):
     )
     admin_password: SecretStr | None = Field(
         None, description="the initial admin password (at least 12 characters)"
+    )
+
+    # --- Metrics (Prometheus /metrics on every process; CloudWatch optionally) --------------
+    metrics_sample_interval_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="seconds between the worker's samples of queue depths, stock and backlog",
+    )
+    cloudwatch_metrics_enabled: bool = Field(
+        False, description="true or false: also publish the key metrics to CloudWatch"
+    )
+    cloudwatch_namespace: str = Field(
+        "Pickup",
+        pattern=r"^[A-Za-z0-9._/#:-]{1,255}$",
+        description="a CloudWatch namespace (letters, digits, . _ / # : -; not AWS/...)",
+    )
+    cloudwatch_flush_interval_seconds: float = Field(
+        60.0, ge=1, le=3600, description="seconds between CloudWatch PutMetricData batches"
     )
 
     # --- Logging ---------------------------------------------------------------------------
@@ -334,6 +378,13 @@ class Settings(BaseSettings):
     @classmethod
     def _opening_hours(cls, value: str) -> str:
         OpeningHours.parse(value)  # raises ValueError saying what is wrong
+        return value
+
+    @field_validator("cloudwatch_namespace")
+    @classmethod
+    def _cloudwatch_namespace(cls, value: str) -> str:
+        if value.startswith("AWS/"):
+            raise ValueError("the AWS/ namespaces are reserved for AWS's own metrics")
         return value
 
     @field_validator("admin_password")

@@ -289,7 +289,7 @@ def test_network_policies_deny_by_default_and_allow_each_component_its_needs(
         return {port["port"] for rule in rules for port in rule["ports"]}
 
     assert egress_ports("api") == {5432, 6379, 443}
-    assert egress_ports("operator") == {443}
+    assert egress_ports("operator") == {443, 6379}
     assert policies[f"{RELEASE}-operator"]["ingress"] == []
     assert policies[f"{RELEASE}-worker"]["ingress"][0]["ports"] == [
         {"port": 9000, "protocol": "TCP"}

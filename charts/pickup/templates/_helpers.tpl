@@ -177,6 +177,8 @@ PICKUP_SSM_PATH: {{ . | quote }}
 PICKUP_SQS_MAX_RECEIVE_COUNT: {{ $c.sqsMaxReceiveCount | quote }}
 PICKUP_SQS_VISIBILITY_TIMEOUT_SECONDS: {{ $c.sqsVisibilityTimeoutSeconds | quote }}
 PICKUP_SES_SENDER: {{ $c.sesSender | quote }}
+PICKUP_ALARM_TOPIC: {{ $c.alarmTopic | toString | quote }}
+PICKUP_RUNBOOK_BASE_URL: {{ $c.runbookBaseUrl | toString | quote }}
 PICKUP_ADMIN_EMAIL: {{ $c.adminEmail | quote }}
 PICKUP_DB_POOL_SIZE: {{ $c.dbPoolSize | quote }}
 PICKUP_DB_MAX_OVERFLOW: {{ $c.dbMaxOverflow | quote }}
@@ -209,6 +211,7 @@ PICKUP_NOTIFIER_CONCURRENCY: {{ $c.notifierConcurrency | int64 | quote }}
 PICKUP_PREP_MINUTES_PER_ITEM: {{ $c.prepMinutesPerItem | float64 | quote }}
 PICKUP_STAFF_CAPACITY: {{ $c.staffCapacity | int64 | quote }}
 PICKUP_SWEEPER_INTERVAL_SECONDS: {{ $c.sweeperIntervalSeconds | float64 | quote }}
+PICKUP_RESERVATION_INTENT_GRACE_SECONDS: {{ $c.reservationIntentGraceSeconds | float64 | quote }}
 PICKUP_STREAM_POLL_INTERVAL_SECONDS: {{ $c.streamPollIntervalSeconds | float64 | quote }}
 PICKUP_SMS_SENDER_ID: {{ $c.smsSenderId | toString | quote }}
 PICKUP_STAFF_ALERT_EMAILS: {{ $c.staffAlertEmails | toJson | quote }}
@@ -221,10 +224,15 @@ PICKUP_REORDER_COVER_DAYS: {{ $c.reorderCoverDays | float64 | quote }}
 PICKUP_SALES_VELOCITY_DAYS: {{ $c.salesVelocityDays | int64 | quote }}
 PICKUP_SSE_HEARTBEAT_SECONDS: {{ $c.sseHeartbeatSeconds | float64 | quote }}
 PICKUP_LIVE_HISTORY_SIZE: {{ $c.liveHistorySize | int64 | quote }}
+PICKUP_METRICS_SAMPLE_INTERVAL_SECONDS: {{ $c.metricsSampleIntervalSeconds | float64 | quote }}
+PICKUP_CLOUDWATCH_METRICS_ENABLED: {{ $c.cloudwatchMetricsEnabled | toString | quote }}
+PICKUP_CLOUDWATCH_NAMESPACE: {{ $c.cloudwatchNamespace | quote }}
+PICKUP_CLOUDWATCH_FLUSH_INTERVAL_SECONDS: {{ $c.cloudwatchFlushIntervalSeconds | float64 | quote }}
 {{- with $c.operatorNamespace }}
 PICKUP_OPERATOR_NAMESPACE: {{ . | quote }}
 {{- end }}
 PICKUP_OPERATOR_RECONCILE_INTERVAL_SECONDS: {{ $c.operatorReconcileIntervalSeconds | float64 | quote }}
+PICKUP_OPERATOR_EVENT_CHECK_SECONDS: {{ $c.operatorEventCheckSeconds | float64 | quote }}
 {{- range $name, $value := $c.extraEnv }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
