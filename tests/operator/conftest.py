@@ -25,12 +25,20 @@ from pickup.adapters.aws import AWSClients
 from pickup.adapters.dynamodb import InventoryStore, products_table_definition
 from pickup.core.inventory import ProductWithInventory
 from pickup.settings import Settings
-from pickup_operator.main import GROUP, PLURAL, VERSION, build_registry, operate
+from pickup_operator.main import (
+    GROUP,
+    PEERING_NAME,
+    PLURAL,
+    VERSION,
+    build_registry,
+    operate,
+)
 from tests.conftest import delete_aws_resources, load_settings_for
 from tests.services import Services
 
 RESOURCE = f"{GROUP}/{VERSION}/{PLURAL}"
 EVENTS = "v1/events"
+PEERINGS = "kopf.dev/v1/kopfpeerings"
 NAMESPACE = "shop"
 BASE_PATH = f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}"
 
@@ -191,6 +199,24 @@ class OperatorHarness:
             subresources={"status"},
         )
 
+    def declare_peering(self, peers: dict[str, dict[str, Any]] | None = None) -> None:
+        """The KopfPeering CRD (kopf's own) and the ``pickup`` peering object with ``peers``."""
+        self.kmock.resources[PEERINGS] = kmocklib.ResourceInfo(
+            kind="KopfPeering",
+            singular="kopfpeering",
+            namespaced=True,
+            verbs={"list", "watch", "get", "patch", "create", "delete", "update"},
+        )
+        self.kmock.objects[PEERINGS, NAMESPACE, PEERING_NAME] = {
+            "apiVersion": "kopf.dev/v1",
+            "kind": "KopfPeering",
+            "metadata": {"name": PEERING_NAME, "namespace": NAMESPACE},
+            "status": peers or {},
+        }
+
+    def peers(self) -> dict[str, Any]:
+        return dict(self.kmock.objects[PEERINGS, NAMESPACE, PEERING_NAME].get("status") or {})
+
     def seed(self, body: dict[str, Any]) -> None:
         self.kmock.objects[RESOURCE, NAMESPACE, body["metadata"]["name"]] = body
 
@@ -241,9 +267,14 @@ class OperatorHarness:
 
     @asynccontextmanager
     async def running(
-        self, settings: Settings, *, start_timeout: float = 10.0
+        self,
+        settings: Settings,
+        *,
+        start_timeout: float = 10.0,
+        peering_priority: int | None = None,
     ) -> AsyncIterator[None]:
-        """The operator, standalone, watching NAMESPACE; stopped cleanly on exit.
+        """The operator watching NAMESPACE, standalone unless given a peering priority (it
+        then takes part in the KopfPeering ``pickup``); stopped cleanly on exit.
 
         It runs in a thread with an event loop of its own, as ``kopf run`` would in a
         process: at exit kopf waits (up to 5 s) for every task of its loop, and KMock's
@@ -272,7 +303,8 @@ class OperatorHarness:
                     operate(
                         settings,
                         namespaces=[NAMESPACE],
-                        standalone=True,
+                        standalone=peering_priority is None,
+                        priority=peering_priority,
                         registry=registry,
                         kopf_settings=kopf_settings,
                         stop_flag=stop,
