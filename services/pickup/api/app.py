@@ -16,9 +16,13 @@ from pickup.admin import events
 from pickup.admin.live_hub import LiveHub
 from pickup.api import health
 from pickup.api.limits import BodySizeLimit
+from pickup.api.metrics import PrometheusMiddleware
 from pickup.api.problems import install_problem_handlers
+from pickup.api.security import SecurityHeaders, route_policies
 from pickup.cart import endpoints as cart
 from pickup.menu import endpoints as menu
+from pickup.observability import cloudwatch
+from pickup.observability.samplers import API_SAMPLES, run_samplers
 from pickup.orders import endpoints as orders
 from pickup.outbox.relay import OutboxRelay
 from pickup.pages import endpoints as pages
@@ -58,6 +62,11 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
             hub.start()
             app.state.live_hub = hub
             stack.push_async_callback(hub.close)
+            await stack.enter_async_context(cloudwatch.publishing(resources.aws, settings, "api"))
+            samplers = asyncio.create_task(
+                run_samplers(resources, API_SAMPLES), name="metrics-samplers"
+            )
+            stack.push_async_callback(_cancel, samplers)
             yield
 
     app = FastAPI(
@@ -83,5 +92,9 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
     app.include_router(pages.router)
     app.include_router(staff_pages.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: its headers reach every answer, the 413/415 guards' too.
+    app.add_middleware(SecurityHeaders, policies=route_policies(app))
+    # Outermost: it times everything the app does, and sees the route the router chose.
+    app.add_middleware(PrometheusMiddleware)
     app.mount("/static", StaticFiles(directory=shipped("web") / "static"), name="static")
     return app

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pickup.notifier import dev_outbox, repository
 from pickup.notifier.templates import RenderedEmail
+from pickup.observability.metrics import NOTIFICATIONS
 from pickup.runtime import Resources
 from pickup.settings import Environment
 
@@ -135,8 +136,10 @@ async def deliver(
         sent, attempts = await repository.attempts(session, key)
         if sent:
             logger.info("notification.duplicate key=%s", key)
+            NOTIFICATIONS.labels(notification.channel, "duplicate").inc()
             return Delivery.ALREADY_SENT
         if attempts and not retry_after_failure:
+            NOTIFICATIONS.labels(notification.channel, "skipped").inc()
             return Delivery.GAVE_UP
         row: dict[str, Any] = {
             "order_id": notification.order_id,
@@ -155,6 +158,7 @@ async def deliver(
         else:
             repository.record(session, status="sent", provider_message_id=message_id, **row)
             failed = None
+    NOTIFICATIONS.labels(notification.channel, "sent" if failed is None else "failed").inc()
     if failed is not None:
         logger.warning(
             "notification.failed key=%s attempt=%s error=%s", key, attempts + 1, failed.error

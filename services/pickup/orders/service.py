@@ -30,10 +30,12 @@ from sqlalchemy.exc import IntegrityError
 from pickup import live
 from pickup.adapters.orm import Order, OrderItem, OrderStatusHistory
 from pickup.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
-from pickup.core.inventory import ProductWithInventory, StockLine, merge_lines
+from pickup.core.inventory import InsufficientStock, ProductWithInventory, StockLine, merge_lines
 from pickup.core.orders import Actor, OrderStatus, ReservationState, new_order_code
 from pickup.core.pickup_times import SlotRules
 from pickup.menu.cache import invalidate_menu
+from pickup.observability.metrics import CHECKOUT_STOCK_CONFLICTS as STOCK_CONFLICTS
+from pickup.observability.metrics import ORDER_EVENTS
 from pickup.orders import repository
 from pickup.orders.schemas import (
     CheckoutAccepted,
@@ -52,6 +54,8 @@ from pickup.outbox.relay import OutboxRelay, outbox_message
 from pickup.runtime import Resources
 
 logger = logging.getLogger("pickup.orders")
+
+ORDERS_PLACED = ORDER_EVENTS.labels("placed")
 
 IDEMPOTENCY_SCOPE = "orders"
 ASAP_CANDIDATES = 96  # slots looked at for "as soon as possible" (a day of 15-minute slots)
@@ -123,7 +127,9 @@ async def place_order(
         return CheckoutResult(replay.status, replay.body, replayed=True)
     try:
         accepted = await _place(resources, request, idempotency_key, cart_id, now)
-    except BaseException:
+    except BaseException as error:
+        if isinstance(error, InsufficientStock):
+            STOCK_CONFLICTS.inc()
         # The key is free again, so the client can retry the same request with it.
         try:
             async with resources.sessions.begin() as session:
@@ -133,6 +139,7 @@ async def place_order(
         except Exception:  # it expires after the lock time anyway
             logger.warning("checkout.idempotency_release_failed key=%s", idempotency_key)
         raise
+    ORDERS_PLACED.inc()
     return CheckoutResult(202, accepted, replayed=False)
 
 

@@ -20,12 +20,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pickup import live
 from pickup.adapters.orm import Order, OrderStatusHistory
 from pickup.core.errors import Conflict
 from pickup.core.inventory import StockLine
 from pickup.core.orders import Actor, OrderStatus, ReservationState, check_transition
+from pickup.observability import cloudwatch
+from pickup.observability.metrics import (
+    CONFIRMED_TO_READY_SECONDS,
+    ORDER_EVENTS,
+    PLACED_TO_CONFIRMED_SECONDS,
+)
 from pickup.orders import repository
 from pickup.orders.estimates import IN_KITCHEN, refresh_estimates
 from pickup.orders.service import OrderNotFound
@@ -34,6 +41,9 @@ from pickup.outbox.relay import OutboxRelay, outbox_message
 from pickup.runtime import Resources
 
 logger = logging.getLogger("pickup.orders")
+
+# Status changes counted in pickup_order_events_total (``placed`` is counted at checkout).
+LIFECYCLE_EVENTS = frozenset({"confirmed", "ready", "picked_up", "cancelled", "expired"})
 
 
 class StaleVersion(Conflict):
@@ -94,6 +104,7 @@ async def change_status(
             raise StaleVersion(order.status, order.version)
         check_transition(order.status, to, actor=actor)
         await _settle_reservation(resources, order, to)
+        confirmed_at = await _confirmed_at(session, order.id) if to is OrderStatus.READY else None
         from_status = order.status
         order.status = to
         order.updated_at = now
@@ -125,6 +136,7 @@ async def change_status(
     logger.info(
         "order.status_changed order_id=%s from=%s to=%s actor=%s", order_id, from_status, to, actor
     )
+    _record_metrics(order, to, now, confirmed_at)
     await _after_change(resources, order, payload, outbox_ids)
     if from_status in IN_KITCHEN or to in IN_KITCHEN:
         try:  # the queue moved: everyone behind this order gets a fresh estimate
@@ -132,6 +144,33 @@ async def change_status(
         except Exception:  # a forecast; the next change refreshes it
             logger.warning("order.estimates_refresh_failed order_id=%s", order_id)
     return order
+
+
+async def _confirmed_at(session: AsyncSession, order_id: uuid.UUID) -> datetime | None:
+    """When the order was confirmed (the latest confirmation in its history)."""
+    return await session.scalar(
+        select(OrderStatusHistory.created_at)
+        .where(
+            OrderStatusHistory.order_id == order_id,
+            OrderStatusHistory.to_status == OrderStatus.CONFIRMED,
+        )
+        .order_by(OrderStatusHistory.created_at.desc())
+        .limit(1)
+    )
+
+
+def _record_metrics(
+    order: Order, to: OrderStatus, now: datetime, confirmed_at: datetime | None
+) -> None:
+    """Count the lifecycle event and observe how long its step took (after the commit)."""
+    if to.value in LIFECYCLE_EVENTS:
+        ORDER_EVENTS.labels(to.value).inc()
+    if to is OrderStatus.CONFIRMED:
+        waited = max((now - order.created_at).total_seconds(), 0.0)
+        PLACED_TO_CONFIRMED_SECONDS.observe(waited)
+        cloudwatch.observe("PlacedToConfirmed", waited)
+    elif to is OrderStatus.READY and confirmed_at is not None:
+        CONFIRMED_TO_READY_SECONDS.observe(max((now - confirmed_at).total_seconds(), 0.0))
 
 
 async def _settle_reservation(resources: Resources, order: Order, to: OrderStatus) -> None:
