@@ -351,6 +351,15 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="one of DEBUG, INFO, WARNING, ERROR"
     )
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="one of json (one JSON object a line), text, or auto "
+        "(text in development, json otherwise)",
+    )
+    tracing_enabled: bool = Field(
+        False,
+        description="true or false: OpenTelemetry tracing, configured by the OTEL_* variables",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -162,6 +162,8 @@ replaces. Call with (dict "base" map "override" map); returns YAML.
 {{- $c := .Values.config }}
 PICKUP_ENV: {{ $c.env | quote }}
 PICKUP_LOG_LEVEL: {{ $c.logLevel | quote }}
+PICKUP_LOG_FORMAT: {{ $c.logFormat | quote }}
+PICKUP_TRACING_ENABLED: {{ $c.tracingEnabled | toString | quote }}
 PICKUP_PUBLIC_URL: {{ include "pickup.publicUrl" . | quote }}
 PICKUP_SHOP_NAME: {{ $c.shopName | quote }}
 PICKUP_CURRENCY: {{ $c.currency | quote }}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -10,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pickup.settings import Settings, SettingsError, load_settings
+from pickup.settings import Environment, Settings, SettingsError, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,17 +49,61 @@ def friendly_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+NOISY_LOGGERS = (
+    "botocore",
+    "aiobotocore",
+    "werkzeug",
+    "moto",
+    "urllib3",
+    "alembic.runtime.plugins",
+)
+
+
+def log_format(settings: Settings) -> str:
+    """``json`` or ``text``: ``auto`` is text in development and JSON everywhere else."""
+    if settings.log_format != "auto":
+        return settings.log_format
+    return "text" if settings.env is Environment.DEVELOPMENT else "json"
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` of every pickup process, uvicorn's loggers included.
+
+    One handler on the root logger (stderr) with the redaction filter; uvicorn's loggers
+    propagate to it, so its lines have the same format. Give this to uvicorn as
+    ``log_config``: each of its worker processes applies it again.
+    """
+    formatter = "JsonFormatter" if log_format(settings) == "json" else "TextFormatter"
+    level = settings.log_level
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": "pickup.observability.logs.RedactingFilter"}},
+        "formatters": {"default": {"()": f"pickup.observability.logs.{formatter}"}},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "filters": ["redact"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level, "handlers": ["default"]},
+        "loggers": {
+            **{name: {"level": "WARNING"} for name in NOISY_LOGGERS},
+            # uvicorn would give these handlers of their own; they propagate to ours instead.
+            "uvicorn": {"level": level, "handlers": [], "propagate": True},
+            "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
+            "uvicorn.access": {"level": level, "handlers": [], "propagate": True},
+        },
+    }
+
+
+def access_log(settings: Settings) -> bool:
+    """uvicorn's access log: in development only. Elsewhere the request metrics (and traces)
+    cover requests, and a logged query string could hold an order's lookup token."""
+    return log_format(settings) == "text"
+
+
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in (
-        "botocore",
-        "aiobotocore",
-        "werkzeug",
-        "moto",
-        "urllib3",
-        "alembic.runtime.plugins",
-    ):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.config.dictConfig(logging_config(settings))
