@@ -20,6 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pickup.notifier import dev_outbox, repository
 from pickup.notifier.templates import RenderedEmail
+from pickup.observability import tracing
+from pickup.observability.logs import redact
 from pickup.observability.metrics import NOTIFICATIONS
 from pickup.runtime import Resources
 from pickup.settings import Environment
@@ -39,7 +41,8 @@ def dedupe_key(key: str) -> str:
 
 class SendFailed(Exception):
     def __init__(self, channel: str, recipient: str, error: str) -> None:
-        super().__init__(f"{channel} to {recipient} failed: {error}")
+        # The message ends up in logs and traces: the recipient is masked there.
+        super().__init__(f"{channel} to {redact(recipient)} failed: {redact(error)}")
         self.channel = channel
         self.error = error
 
@@ -69,14 +72,24 @@ class Channels:
         self.settings = resources.settings
 
     async def send(self, notification: Notification) -> str:
-        """Send; the provider's message id, or :class:`SendFailed`."""
+        """Send; the provider's message id, or :class:`SendFailed`.
+
+        With tracing on, a ``notification.send`` span holds the provider's call (SES or SNS).
+        """
+        attributes: dict[str, str] = {
+            "notification.channel": notification.channel,
+            "notification.template": notification.template,
+        }
+        if notification.order_id is not None:
+            attributes["pickup.order_id"] = str(notification.order_id)
         try:
-            if notification.channel == "email":
-                assert notification.email is not None
-                message_id = await self._email(notification.recipient, notification.email)
-            else:
-                assert notification.sms is not None
-                message_id = await self._sms(notification.recipient, notification.sms)
+            with tracing.span("notification.send", attributes):
+                if notification.channel == "email":
+                    assert notification.email is not None
+                    message_id = await self._email(notification.recipient, notification.email)
+                else:
+                    assert notification.sms is not None
+                    message_id = await self._sms(notification.recipient, notification.sms)
         except SEND_ERRORS as error:
             raise SendFailed(
                 notification.channel, notification.recipient, f"{type(error).__name__}: {error}"
@@ -135,7 +148,7 @@ async def deliver(
         await repository.lock_dedupe_key(session, key)
         sent, attempts = await repository.attempts(session, key)
         if sent:
-            logger.info("notification.duplicate key=%s", key)
+            logger.info("notification.duplicate key=%s", redact(key))
             NOTIFICATIONS.labels(notification.channel, "duplicate").inc()
             return Delivery.ALREADY_SENT
         if attempts and not retry_after_failure:
@@ -161,13 +174,16 @@ async def deliver(
     NOTIFICATIONS.labels(notification.channel, "sent" if failed is None else "failed").inc()
     if failed is not None:
         logger.warning(
-            "notification.failed key=%s attempt=%s error=%s", key, attempts + 1, failed.error
+            "notification.failed key=%s attempt=%s error=%s",
+            redact(key),
+            attempts + 1,
+            redact(failed.error),
         )
         raise failed
     logger.info(
         "notification.sent channel=%s template=%s key=%s",
         notification.channel,
         notification.template,
-        key,
+        redact(key),
     )
     return Delivery.SENT

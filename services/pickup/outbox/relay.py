@@ -6,6 +6,10 @@ message exists if and only if the change committed. After the commit it may send
 sends whatever is still unsent, so an SQS or SNS outage delays messages and never loses them.
 Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several relays (one per API replica)
 never send the same row twice; consumers are idempotent anyway, as SQS delivers at least once.
+
+With tracing on, a row also keeps the trace context it was written in (``traceparent`` and
+``tracestate`` among its message attributes): the send happens later, from another task, and
+its PRODUCER span continues that trace (:func:`pickup.observability.tracing.publishing`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 
 from pickup.adapters.orm import OutboxMessage
+from pickup.observability import tracing
 from pickup.runtime import Resources
 
 logger = logging.getLogger("pickup.outbox")
@@ -38,7 +43,8 @@ def outbox_message(
         message_type=message_type,
         # The envelope comes last: a payload can never override the message format version.
         payload={**payload, "type": message_type, "version": 1},
-        attributes={"event_type": message_type},
+        # The writer's trace context: the relay's send continues the trace it belongs to.
+        attributes={"event_type": message_type, **tracing.current_context()},
         deduplication_id=dedupe,
     )
 
@@ -86,24 +92,33 @@ class OutboxRelay:
         return sent
 
     async def _send(self, message: OutboxMessage) -> None:
+        with tracing.publishing(
+            system="aws_sqs" if message.destination_kind == "sqs" else "aws_sns",
+            destination=message.destination,
+            message_type=message.message_type,
+            stored=message.attributes,
+        ) as trace_context:
+            await self._publish(message, {**message.attributes, **trace_context})
+
+    async def _publish(self, message: OutboxMessage, attributes: dict[str, Any]) -> None:
         body = json.dumps(message.payload, separators=(",", ":"), default=str)
-        attributes = {
+        typed = {
             name: {"DataType": "String", "StringValue": str(value)}
-            for name, value in message.attributes.items()
+            for name, value in attributes.items()
         }
         if message.destination_kind == "sqs":
             sqs = await self.resources.aws.client("sqs")
             await sqs.send_message(
                 QueueUrl=await self._queue_url(message.destination),
                 MessageBody=body,
-                MessageAttributes=attributes,
+                MessageAttributes=typed,
             )
         else:
             sns = await self.resources.aws.client("sns")
             await sns.publish(
                 TopicArn=await self._topic_arn(message.destination),
                 Message=body,
-                MessageAttributes=attributes,
+                MessageAttributes=typed,
             )
 
     async def _queue_url(self, name: str) -> str:
@@ -128,8 +143,9 @@ class OutboxRelay:
         """Send what is due every ``interval`` seconds until cancelled."""
         while True:
             try:
-                while await self.flush() == self.batch_size:
-                    pass
+                with tracing.quiet():  # a pass with nothing to send is no trace of its own
+                    while await self.flush() == self.batch_size:
+                        pass
             except asyncio.CancelledError:
                 raise
             except Exception:  # a database outage must not end the loop
