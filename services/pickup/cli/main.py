@@ -66,13 +66,22 @@ def migrate(revision: str, downgrade: bool) -> None:
 
 
 @main.command("bootstrap")
+@click.option(
+    "--monitoring",
+    is_flag=True,
+    help="Also create the CloudWatch dashboard, the alarms and their SNS topic.",
+)
 @friendly_errors
-def bootstrap_command() -> None:
+def bootstrap_command(monitoring: bool) -> None:
     """Create the DynamoDB table, queues, topics, SES identity and SSM parameters."""
     from pickup.provisioning import run_bootstrap, summary
 
     settings = load_or_exit()
     steps = run_bootstrap(settings)
+    if monitoring:
+        from pickup.observability.monitoring import bootstrap_monitoring
+
+        steps += asyncio.run(bootstrap_monitoring(settings))
     for step in steps:
         click.echo(str(step))
     click.echo(summary(steps))

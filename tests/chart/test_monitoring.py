@@ -1,0 +1,317 @@
+"""The chart's alerts and dashboards: they parse, link runbooks that exist, use exported metrics.
+
+Every ``pickup_*`` series named in an alert expression or a dashboard query must be a sample
+name that a metric of the catalogue (``pickup.observability.metrics.ALL``) exposes; other
+series must be standard ones (``up``, ``process_*``, ``kube_*``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from pickup.observability import metrics
+from pickup.observability.monitoring import ALERTS, PROMETHEUS_ONLY_ALERTS
+from pickup.settings import Settings
+from tests.chart.conftest import CHART, ROOT, Chart, RenderError, of_kind
+
+RUNBOOKS = ROOT / "docs" / "runbooks"
+DEFAULT_RUNBOOK_BASE = str(Settings.model_fields["runbook_base_url"].default)
+SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "gauge": ("",),
+}
+STANDARD_PREFIXES = ("process_", "kube_", "python_")
+STANDARD_SERIES = {"up"}
+# Identifiers that are PromQL functions, keywords or Grafana variables, not series.
+PROMQL_WORDS = {
+    "sum", "max", "min", "avg", "count", "by", "without", "on", "ignoring", "group_left",
+    "group_right", "and", "or", "unless", "rate", "irate", "increase", "histogram_quantile",
+    "time", "absent", "le", "bool", "offset", "label_values",
+}  # fmt: skip
+
+
+def exposed_samples() -> dict[str, str]:
+    """Every sample name the catalogue's metrics expose, mapped to the metric's family."""
+    names: dict[str, str] = {}
+    for metric in metrics.ALL:
+        (family,) = metric.describe()
+        for suffix in SUFFIXES[family.type]:
+            names[family.name + suffix] = family.name
+    return names
+
+
+EXPOSED = exposed_samples()
+
+
+def series_in(expression: str) -> set[str]:
+    """Series names in a PromQL expression: identifiers followed by `{`, `[` or used bare."""
+    without_strings = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expression)
+    without_labels = re.sub(r"\{[^}]*\}", "{}", without_strings)
+    without_ranges = re.sub(r"\[[^\]]*\]", "[]", without_labels)
+    words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", without_ranges))
+    # Label names in `by (...)`/`on (...)` clauses are not series.
+    for clause in re.findall(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)", without_ranges):
+        words -= {label.strip() for label in clause.split(",")}
+    return {word for word in words if word not in PROMQL_WORDS}
+
+
+def unknown_series(expression: str) -> set[str]:
+    unknown = set()
+    for name in series_in(expression):
+        if name in STANDARD_SERIES or name.startswith(STANDARD_PREFIXES):
+            continue
+        if name not in EXPOSED:
+            unknown.add(name)
+    return unknown
+
+
+def balanced(expression: str) -> bool:
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[str] = []
+    for char in re.sub(r'"(?:[^"\\]|\\.)*"', '""', expression):
+        if char in "([{":
+            stack.append(char)
+        elif char in pairs:
+            if not stack or stack.pop() != pairs[char]:
+                return False
+    return not stack
+
+
+def rules_of(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    (rule,) = of_kind(documents, "PrometheusRule")
+    return [item for group in rule["spec"]["groups"] for item in group["rules"]]
+
+
+@pytest.fixture(scope="module")
+def alert_rules(chart: Chart) -> list[dict[str, Any]]:
+    return rules_of(chart.template(sets=["prometheusRule.enabled=true"]))
+
+
+@pytest.fixture(scope="module")
+def dashboards(chart: Chart) -> dict[str, dict[str, Any]]:
+    documents = chart.template(sets=["dashboards.enabled=true"])
+    found = {}
+    for doc in of_kind(documents, "ConfigMap"):
+        if doc["metadata"].get("labels", {}).get("grafana_dashboard") == "1":
+            for key, content in doc["data"].items():
+                found[key] = json.loads(content)
+    assert found, "no dashboard ConfigMap rendered"
+    return found
+
+
+def panel_expressions(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    found = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            found.append((panel["title"], target["expr"]))
+    return found
+
+
+# --- The catalogue helpers themselves -----------------------------------------------------
+
+
+def test_series_are_found_in_expressions_and_labels_are_not_series() -> None:
+    expression = (
+        "histogram_quantile(0.99, sum by (queue, le) "
+        '(rate(pickup_queue_message_lag_seconds_bucket{namespace="x", job=~"pickup_x"}[5m])))'
+        " / on (queue) max by (queue) (pickup_queue_depth) > 0"
+    )
+    assert series_in(expression) == {
+        "pickup_queue_message_lag_seconds_bucket",
+        "pickup_queue_depth",
+    }
+    assert unknown_series(expression) == set()
+    assert unknown_series("rate(pickup_http_requests_bucket[5m])") == {
+        "pickup_http_requests_bucket"
+    }
+    assert unknown_series("pickup_queue_depth_total") == {"pickup_queue_depth_total"}
+
+
+# --- PrometheusRule -----------------------------------------------------------------------
+
+
+def test_the_rule_has_every_alert_of_both_catalogues(alert_rules: list[dict[str, Any]]) -> None:
+    names = [rule["alert"] for rule in alert_rules if "alert" in rule]
+    assert len(names) == len(set(names))
+    assert set(names) == set(ALERTS) | set(PROMETHEUS_ONLY_ALERTS)
+
+
+def test_every_alert_links_a_runbook_that_exists(alert_rules: list[dict[str, Any]]) -> None:
+    for rule in alert_rules:
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"{DEFAULT_RUNBOOK_BASE}/{rule['alert']}.md"
+        assert (RUNBOOKS / f"{rule['alert']}.md").is_file(), rule["alert"]
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}
+
+
+def test_every_alert_expression_is_balanced_and_uses_exported_metrics(
+    alert_rules: list[dict[str, Any]],
+) -> None:
+    for rule in alert_rules:
+        expression = str(rule["expr"])
+        assert balanced(expression), rule["alert"]
+        assert not unknown_series(expression), (rule["alert"], unknown_series(expression))
+        assert re.fullmatch(r"[0-9]+[smh]", str(rule.get("for", "0s"))), rule["alert"]
+
+
+def test_every_alert_is_scoped_to_the_release(alert_rules: list[dict[str, Any]]) -> None:
+    for rule in alert_rules:
+        expression = str(rule["expr"])
+        for selector in re.findall(r"\b(?:pickup_[a-z_]+|up)\{([^}]*)\}", expression):
+            assert 'namespace="pickup"' in selector, (rule["alert"], selector)
+
+
+def test_thresholds_durations_and_severities_come_from_the_values(chart: Chart) -> None:
+    rules = rules_of(
+        chart.template(
+            sets=[
+                "prometheusRule.enabled=true",
+                "prometheusRule.alerts.queueBacklog.threshold=500",
+                "prometheusRule.alerts.queueBacklog.for=30m",
+                "prometheusRule.alerts.queueBacklog.severity=critical",
+                "prometheusRule.alerts.productOutOfStock.enabled=false",
+            ]
+        )
+    )
+    by_name = {rule["alert"]: rule for rule in rules}
+    backlog = by_name["PickupQueueBacklog"]
+    assert backlog["expr"].endswith("> 500")
+    assert backlog["for"] == "30m"
+    assert backlog["labels"]["severity"] == "critical"
+    assert "PickupProductOutOfStock" not in by_name
+
+
+def test_the_runbook_base_url_can_point_elsewhere(chart: Chart) -> None:
+    own = rules_of(
+        chart.template(
+            sets=[
+                "prometheusRule.enabled=true",
+                "prometheusRule.runbookBaseUrl=https://wiki.example/ops/runbooks/",
+            ]
+        )
+    )
+    assert {rule["annotations"]["runbook_url"] for rule in own} == {
+        f"https://wiki.example/ops/runbooks/{rule['alert']}.md" for rule in own
+    }
+    from_config = rules_of(
+        chart.template(
+            sets=["prometheusRule.enabled=true", "config.runbookBaseUrl=https://docs.example/rb"]
+        )
+    )
+    assert all(
+        rule["annotations"]["runbook_url"].startswith("https://docs.example/rb/Pickup")
+        for rule in from_config
+    )
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "prometheusRule.alerts.highLatency.severity=page",
+        "prometheusRule.alerts.highLatency.for=ten",
+        "prometheusRule.alerts.highLatency.threshold=-1",
+        "prometheusRule.alerts.noSuchAlert.enabled=true",
+    ],
+)
+def test_the_schema_refuses_malformed_alert_values(chart: Chart, setting: str) -> None:
+    with pytest.raises(RenderError):
+        chart.template(sets=["prometheusRule.enabled=true", setting])
+
+
+def test_the_eks_scenario_renders_the_rule_with_its_selector_labels(chart: Chart) -> None:
+    (rule,) = of_kind(chart.scenario("eks"), "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert yaml.safe_dump(rule)  # a plain YAML document, nothing left unrendered
+
+
+# --- Grafana dashboards -------------------------------------------------------------------
+
+
+def test_every_dashboard_file_is_shipped_and_parses(dashboards: dict[str, dict[str, Any]]) -> None:
+    files = {path.name for path in (CHART / "dashboards").glob("*.json")}
+    assert set(dashboards) == files
+    for dashboard in dashboards.values():
+        assert dashboard["uid"] and dashboard["title"] and dashboard["panels"]
+
+
+def test_every_dashboard_query_uses_exported_metrics_and_the_variables(
+    dashboards: dict[str, dict[str, Any]],
+) -> None:
+    for name, dashboard in dashboards.items():
+        variables = {item["name"] for item in dashboard["templating"]["list"]}
+        assert {"datasource", "namespace", "job"} <= variables, name
+        for panel in dashboard["panels"]:
+            if panel["type"] != "row":
+                assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for title, expression in panel_expressions(dashboard):
+            assert balanced(expression), title
+            assert not unknown_series(expression), (title, unknown_series(expression))
+            assert 'namespace="$namespace"' in expression and 'job=~"$job"' in expression, title
+
+
+def test_the_overview_shows_every_metric_of_the_catalogue(
+    dashboards: dict[str, dict[str, Any]],
+) -> None:
+    shown = {
+        EXPOSED[series]
+        for _, expression in panel_expressions(dashboards["pickup-overview.json"])
+        for series in series_in(expression)
+        if series in EXPOSED
+    }
+    catalogue = {metric.describe()[0].name for metric in metrics.ALL}
+    assert catalogue - shown == set()
+
+
+def test_dashboard_panels_have_unique_ids_and_do_not_overlap(
+    dashboards: dict[str, dict[str, Any]],
+) -> None:
+    for name, dashboard in dashboards.items():
+        ids = [panel["id"] for panel in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), name
+        taken: set[tuple[int, int]] = set()
+        for panel in dashboard["panels"]:
+            grid = panel["gridPos"]
+            assert grid["x"] + grid["w"] <= 24, panel["title"]
+            cells = {
+                (x, y)
+                for x in range(grid["x"], grid["x"] + grid["w"])
+                for y in range(grid["y"], grid["y"] + grid["h"])
+            }
+            assert not cells & taken, f"{name}: {panel['title']} overlaps another panel"
+            taken |= cells
+
+
+# --- Runbooks -----------------------------------------------------------------------------
+
+
+def test_every_runbook_says_what_it_means_how_to_confirm_and_how_to_fix() -> None:
+    for alert in [*ALERTS, *PROMETHEUS_ONLY_ALERTS]:
+        text = (RUNBOOKS / f"{alert}.md").read_text()
+        assert text.startswith(f"# {alert}"), alert
+        for heading in ("## What it means", "## How to confirm", "## How to fix"):
+            assert heading in text, f"{alert}: no {heading!r}"
+
+
+@pytest.mark.parametrize(
+    "alert",
+    ["PickupQueueBacklog", "PickupQueueLagHigh", "PickupHighLatency", "PickupWorkerNotConsuming"],
+)
+def test_queue_and_latency_runbooks_explain_the_autoscaling(alert: str) -> None:
+    text = (RUNBOOKS / f"{alert}.md").read_text()
+    assert "(scaling.md)" in text
+    assert ("KEDA" in text) or ("HPA" in text)
+
+
+def test_the_runbook_index_links_every_runbook_and_the_scaling_page() -> None:
+    index = (RUNBOOKS / "README.md").read_text()
+    pages = {path.name for path in RUNBOOKS.glob("*.md")} - {"README.md"}
+    linked = set(re.findall(r"\]\(([A-Za-z]+\.md)\)", index))
+    assert pages == linked
+    assert "scaling.md" in linked
