@@ -96,6 +96,10 @@ class OperatorContext:
         self.last_checked[uid] = now
         return True
 
+    def checked(self, uid: str) -> None:
+        """A handler read the product of ``uid``: its next full check is an interval away."""
+        self.last_checked[uid] = self.monotonic()
+
     def forget(self, uid: str) -> None:
         self.observed.pop(uid, None)
         self.last_checked.pop(uid, None)
@@ -377,6 +381,7 @@ async def _reconcile(
         level = await _observe(
             context, body, product, threshold, status, uid, ref, patch, retry, log, now, generation
         )
+        context.checked(uid)
         conditions(builders.synced_conditions(product, level))
 
 

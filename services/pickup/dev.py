@@ -136,6 +136,7 @@ def run_dev(
 ) -> None:
     import uvicorn
 
+    from pickup.api import metrics as api_metrics
     from pickup.api.app import create_app
     from pickup.cli.common import configure_logging
     from pickup.notifier import dev_outbox
@@ -154,6 +155,7 @@ def run_dev(
     companions.append(pipeline(settings))
     app = create_app(settings, companions=tuple(companions))
     app.include_router(dev_outbox.router)
+    app.include_router(api_metrics.router)  # one local process: /metrics on its only port
     config = uvicorn.Config(
         app,
         host=settings.http_host,

@@ -71,3 +71,14 @@ def test_a_forgotten_resource_starts_over() -> None:
     clock.now += 1
     context.forget("uid-1")
     assert context.check_due("uid-1", "croissant")
+
+
+def test_a_handler_read_postpones_the_next_full_check() -> None:
+    context, clock = _context(interval=60)
+    assert context.check_due("uid-1", "croissant")
+    clock.now += 50
+    context.checked("uid-1")  # the create/update handler read the product
+    clock.now += 20
+    assert not context.check_due("uid-1", "croissant")
+    clock.now += 40
+    assert context.check_due("uid-1", "croissant")

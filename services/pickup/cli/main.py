@@ -31,17 +31,31 @@ def check_config() -> None:
 @click.option("--host", default=None, help="Listen address (default: PICKUP_HTTP_HOST).")
 @click.option("--port", type=int, default=None, help="Listen port (default: PICKUP_HTTP_PORT).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
-def api(host: str | None, port: int | None, workers: int) -> None:
-    """Serve the HTTP API and pages."""
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port of /metrics, never the public one (default: PICKUP_HEALTH_PORT; 0: any free).",
+)
+def api(host: str | None, port: int | None, workers: int, metrics_port: int | None) -> None:
+    """Serve the HTTP API and pages, and /metrics on a port of its own."""
     import uvicorn
+
+    from pickup.api.metrics import metrics_server, multiprocess_dir
 
     settings = load_or_exit()
     configure_logging(settings)
-    with contextlib.suppress(KeyboardInterrupt):  # re-raised by uvicorn after a clean stop
+    host = host or settings.http_host
+    metrics_port = settings.health_port if metrics_port is None else metrics_port
+    with (
+        contextlib.suppress(KeyboardInterrupt),  # re-raised by uvicorn after a clean stop
+        multiprocess_dir(workers) as shared,
+        metrics_server(host, metrics_port, shared),
+    ):
         uvicorn.run(
             "pickup.api.main:create",
             factory=True,
-            host=host or settings.http_host,
+            host=host,
             port=port or settings.http_port,
             workers=workers,
             proxy_headers=True,

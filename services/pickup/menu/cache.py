@@ -21,7 +21,14 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from pickup.observability.metrics import CACHE_REQUESTS
+
 logger = logging.getLogger("pickup.menu.cache")
+
+_MENU_HIT = CACHE_REQUESTS.labels("menu", "hit")
+_MENU_MISS = CACHE_REQUESTS.labels("menu", "miss")
+_PRODUCTS_HIT = CACHE_REQUESTS.labels("menu_products", "hit")
+_PRODUCTS_MISS = CACHE_REQUESTS.labels("menu_products", "miss")
 
 MENU_KEY = "menu:v1"
 GENERATION_KEY = "menu:v1:generation"
@@ -57,17 +64,21 @@ async def read_body(redis: Any) -> CachedBody | None:
         _outage("menu.cache_read_failed", error)
         return None
     if body is None or etag is None:
+        _MENU_MISS.inc()
         return None
+    _MENU_HIT.inc()
     return CachedBody(_bytes(body), _text(etag))
 
 
 async def read_products(redis: Any) -> str | bytes | None:
     """The cached products JSON, or ``None`` on a miss or when Redis cannot be reached."""
     try:
-        return await redis.hget(MENU_KEY, "products")
+        products = await redis.hget(MENU_KEY, "products")
     except RedisError as error:
         _outage("menu.cache_read_failed", error)
         return None
+    (_PRODUCTS_MISS if products is None else _PRODUCTS_HIT).inc()
+    return products
 
 
 async def generation(redis: Any) -> str | None:

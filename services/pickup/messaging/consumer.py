@@ -34,8 +34,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pickup.adapters.aws import AWSClients
+from pickup.observability.metrics import CONSUMER_LAST_POLL as LAST_POLL
 from pickup.observability.metrics import QUEUE_HANDLING_SECONDS as HANDLING_SECONDS
 from pickup.observability.metrics import QUEUE_IN_FLIGHT as IN_FLIGHT
+from pickup.observability.metrics import QUEUE_LAG_SECONDS as LAG_SECONDS
 from pickup.observability.metrics import QUEUE_MESSAGES as MESSAGES
 
 logger = logging.getLogger("pickup.messaging")
@@ -213,6 +215,7 @@ class SQSConsumer:
                     continue
                 failures = 0
                 self.last_poll = time.monotonic()
+                LAST_POLL.labels(self.config.label).set(time.time())
                 for raw in received or []:
                     await self._slots.acquire()
                     task = asyncio.create_task(self._process(Message.from_sqs(raw)))
@@ -288,6 +291,8 @@ class SQSConsumer:
 
     async def _process(self, message: Message) -> None:
         label = self.config.label
+        if message.sent_at is not None:  # how long it waited in the queue
+            LAG_SECONDS.labels(label).observe(max(time.time() - message.sent_at.timestamp(), 0.0))
         IN_FLIGHT.labels(label).inc()
         heartbeat = asyncio.create_task(self._keep_invisible(message))
         started = time.perf_counter()

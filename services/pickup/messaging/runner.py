@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from pickup.messaging.health import Liveness, health_app, health_server
+from pickup.observability import cloudwatch
 from pickup.runtime import Resources
 from pickup.settings import Settings
 
@@ -75,7 +76,11 @@ async def serve_until_signalled(
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    async with Resources.open(settings) as resources:
+    async with (
+        Resources.open(settings) as resources,
+        # Outside the components: its last flush counts the messages they finish on the way out.
+        cloudwatch.publishing(resources.aws, settings, process),
+    ):
         async with running(build(resources, stopping)) as liveness:
             server = health_server(
                 health_app(resources, liveness), settings.http_host, settings.health_port

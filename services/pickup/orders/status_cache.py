@@ -12,7 +12,12 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from pickup.observability.metrics import CACHE_REQUESTS
+
 logger = logging.getLogger("pickup.orders")
+
+_HIT = CACHE_REQUESTS.labels("order_status", "hit")
+_MISS = CACHE_REQUESTS.labels("order_status", "miss")
 
 
 def status_key(order_id: uuid.UUID) -> str:
@@ -21,10 +26,12 @@ def status_key(order_id: uuid.UUID) -> str:
 
 async def cached_status(redis: Redis, order_id: uuid.UUID) -> str | None:
     try:
-        return await redis.get(status_key(order_id))
+        cached = await redis.get(status_key(order_id))
     except (RedisError, OSError) as error:
         logger.warning("order.status_cache_unavailable error=%s", error)
         return None
+    (_MISS if cached is None else _HIT).inc()
+    return cached
 
 
 async def store_status(redis: Redis, order_id: uuid.UUID, body: str, ttl_seconds: int) -> None:

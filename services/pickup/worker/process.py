@@ -8,6 +8,7 @@ from typing import Any
 
 from pickup.messaging.consumer import ConsumerConfig, SQSConsumer
 from pickup.messaging.runner import Component, serve_until_signalled
+from pickup.observability.samplers import WORKER_SAMPLES, run_samplers
 from pickup.outbox.relay import OutboxRelay
 from pickup.runtime import Resources
 from pickup.settings import Settings
@@ -45,6 +46,7 @@ def worker_components(
             lambda: stream.run(settings.stream_poll_interval_seconds, stopping),
             stopping.set,
         ),
+        Component("metrics-sampler", lambda: run_samplers(resources, WORKER_SAMPLES)),
     ]
     if relay:
         outbox = OutboxRelay(resources)
