@@ -20,6 +20,7 @@ class Context:
     quick: bool
     concurrency: int
     monitor: RssMonitor
+    sse_subscribers: int | None = None  # None: the scenario's default
     results: dict[str, ScenarioResult] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -40,6 +41,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def raise_nofile_limit() -> tuple[int, int]:
+    """Soft RLIMIT_NOFILE up to the hard limit; processes started afterwards inherit it, so the
+    API can hold thousands of SSE streams (``sse``) and the client can open them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 def _port_open(port: int) -> bool:
@@ -290,6 +302,7 @@ def bench_env(workers: int = 1) -> Iterator[BenchEnv]:
     """Services up, a fresh database migrated, AWS resources bootstrapped, the menu seeded."""
     from tests.services import claim_redis_database, ensure_services
 
+    raise_nofile_limit()
     emulator = _start_emulator()
     assert emulator.url is not None
     # ensure_services finds the emulator we just started instead of the shared one.

@@ -33,6 +33,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, default=16, help="clients in flight (wrk: twice this)"
     )
+    parser.add_argument(
+        "--sse-subscribers", type=int, default=None, help="sse: subscribers (default 2000)"
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
@@ -70,7 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(1.0)
         monitor.phase = "idle"
         monitor.sample()
-        ctx = Context(env=env, quick=args.quick, concurrency=args.concurrency, monitor=monitor)
+        ctx = Context(
+            env=env,
+            quick=args.quick,
+            concurrency=args.concurrency,
+            monitor=monitor,
+            sse_subscribers=args.sse_subscribers,
+        )
         try:
             for name, module in modules.items():
                 reason = module.skip_reason(ctx)

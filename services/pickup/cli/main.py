@@ -39,8 +39,13 @@ def check_config() -> None:
 )
 def api(host: str | None, port: int | None, workers: int, metrics_port: int | None) -> None:
     """Serve the HTTP API and pages, and /metrics on a port of its own."""
+    import os
+
     import uvicorn
 
+    # Taken before prometheus-client is imported: this parent process records nothing, and
+    # the directory is handed back to the workers (emptied) by multiprocess_dir.
+    configured_dir = os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from pickup.api.metrics import metrics_server, multiprocess_dir
 
     settings = load_or_exit()
@@ -49,7 +54,7 @@ def api(host: str | None, port: int | None, workers: int, metrics_port: int | No
     metrics_port = settings.health_port if metrics_port is None else metrics_port
     with (
         contextlib.suppress(KeyboardInterrupt),  # re-raised by uvicorn after a clean stop
-        multiprocess_dir(workers) as shared,
+        multiprocess_dir(workers, configured_dir) as shared,
         metrics_server(host, metrics_port, shared),
     ):
         uvicorn.run(
