@@ -75,10 +75,6 @@ SQS_NAMESPACE = "AWS/SQS"
 PERIOD = 60
 
 
-def namespace(settings: Settings) -> str:
-    return str(getattr(settings, "cloudwatch_namespace", "Pickup"))
-
-
 def runbook_url(settings: Settings, alert: str) -> str:
     return f"{settings.runbook_base_url.rstrip('/')}/{alert}.md"
 
@@ -110,7 +106,7 @@ def _pickup_query(
         "Id": query_id,
         "MetricStat": {
             "Metric": {
-                "Namespace": namespace(settings),
+                "Namespace": settings.cloudwatch_namespace,
                 "MetricName": metric,
                 "Dimensions": _dimensions(settings, service),
             },
@@ -339,7 +335,7 @@ def _graph(
 
 
 def dashboard_body(settings: Settings, alarm_arns: list[str]) -> dict[str, Any]:
-    ns, env = namespace(settings), settings.env.value
+    ns, env = settings.cloudwatch_namespace, settings.env.value
     names = settings.names
 
     def m(metric: str, service: str, **options: Any) -> list[Any]:
@@ -397,7 +393,7 @@ def dashboard_body(settings: Settings, alarm_arns: list[str]) -> dict[str, Any]:
             settings,
             "5xx ratio",
             [
-                *ratio("FILL(errors, 0) / requests", "5xx ratio"),
+                ratio("FILL(errors, 0) / requests", "5xx ratio"),
                 m("ServerErrors", "api", id="errors", visible=False),
                 m("RequestCount", "api", id="requests", visible=False),
             ],
@@ -469,7 +465,7 @@ def dashboard_body(settings: Settings, alarm_arns: list[str]) -> dict[str, Any]:
             settings,
             "Notification failure ratio",
             [
-                *ratio("FILL(failed, 0) / (FILL(sent, 0) + FILL(failed, 0))", "failure ratio"),
+                ratio("FILL(failed, 0) / (FILL(sent, 0) + FILL(failed, 0))", "failure ratio"),
                 m("NotificationsFailed", "notifier", id="failed", visible=False),
                 m("NotificationsSent", "notifier", id="sent", visible=False),
             ],
