@@ -12,6 +12,7 @@ import os
 from enum import StrEnum
 from functools import cached_property
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -67,6 +68,23 @@ class ResourceNames:
     @property
     def topics(self) -> list[str]:
         return [self.order_events_topic, self.inventory_alerts_topic]
+
+
+def redact_url(value: str) -> str:
+    """``value`` with a URL's password shown as ``***``; anything else comes back unchanged.
+
+    Database and Redis URLs carry their passwords: whatever prints or logs a setting (a
+    configuration error, ``pickup check-config``) shows them through this.
+    """
+    try:
+        parts = urlsplit(value)
+        if parts.password is None:
+            return value
+    except ValueError:
+        return value
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def async_database_url(url: str) -> str:
@@ -554,6 +572,8 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     given = error.get("input")
     if error.get("type") == "missing":
         return env_var(field), f"is required: expected {expected}"
+    if isinstance(given, str):
+        given = redact_url(given)
     shown = "" if given is None or "secret" in field or "password" in field else f" (got {given!r})"
     hint = f"; expected {expected}" if expected and expected not in message else ""
     return env_var(field), f"is invalid: {message}{hint}{shown}"

@@ -21,9 +21,12 @@ def main() -> None:
 @main.command("check-config")
 def check_config() -> None:
     """Validate the settings (PICKUP_* variables and the SSM overlay) and show them."""
+    from pickup.settings import redact_url
+
     settings = load_or_exit()
     for name, value in settings.model_dump().items():
-        click.echo(f"PICKUP_{name.upper()}={value}")
+        shown = redact_url(value) if isinstance(value, str) else value
+        click.echo(f"PICKUP_{name.upper()}={shown}")
     click.echo("configuration is valid")
 
 
