@@ -8,6 +8,7 @@ variable, naming it and what is expected; entry points print it and exit instead
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from enum import StrEnum
 from functools import cached_property
@@ -249,6 +250,11 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = Field(
         None, description="true or false; unset: Secure cookies when PICKUP_PUBLIC_URL is https"
     )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+        description="comma-separated addresses or CIDR networks of the proxies whose "
+        "X-Forwarded-For/-Proto the API believes, or * for any",
+    )
     outbox_relay_interval_seconds: float = Field(
         1.0, gt=0, le=60, description="seconds between outbox relay passes (0 < n <= 60)"
     )
@@ -390,6 +396,16 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str) -> str:
         if value.split("://", 1)[0] not in {"redis", "rediss", "unix", "memory"}:
             raise ValueError("expected a redis://, rediss://, unix:// or memory:// URL")
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips(cls, value: str) -> str:
+        # A client address decides its rate-limit bucket and a forwarded scheme decides
+        # HSTS: only proxies named here may claim either.
+        for part in (item.strip() for item in value.split(",")):
+            if part != "*":
+                ipaddress.ip_network(part, strict=False)  # ValueError names the bad part
         return value
 
     @field_validator("timezone")

@@ -207,6 +207,7 @@ PICKUP_MAX_BODY_BYTES: {{ $c.maxBodyBytes | int64 | quote }}
 {{- if kindIs "bool" $c.cookieSecure }}
 PICKUP_COOKIE_SECURE: {{ $c.cookieSecure | toString | quote }}
 {{- end }}
+PICKUP_FORWARDED_ALLOW_IPS: {{ $c.forwardedAllowIps | quote }}
 PICKUP_OUTBOX_RELAY_INTERVAL_SECONDS: {{ $c.outboxRelayIntervalSeconds | float64 | quote }}
 PICKUP_WORKER_CONCURRENCY: {{ $c.workerConcurrency | int64 | quote }}
 PICKUP_NOTIFIER_CONCURRENCY: {{ $c.notifierConcurrency | int64 | quote }}

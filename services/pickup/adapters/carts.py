@@ -40,6 +40,25 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return {wanted, redis.call('HLEN', KEYS[1])}
 """
 
+# As _ADD, with the line's stock cap (ARGV[6]) checked first and the whole cart returned, so a
+# checked add is one round trip: {-3, quantity in cart} when the line would pass the cap.
+_ADD_CAPPED = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local wanted = current + tonumber(ARGV[2])
+if wanted > tonumber(ARGV[6]) then
+  return {-3, current}
+end
+if wanted > tonumber(ARGV[4]) then
+  return {-2, current}
+end
+if current == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  return {-1, 0}
+end
+redis.call('HSET', KEYS[1], ARGV[1], wanted)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return {wanted, redis.call('HGETALL', KEYS[1])}
+"""
+
 _SET = """
 local wanted = tonumber(ARGV[2])
 if wanted == 0 then
@@ -102,6 +121,14 @@ class QuantityLimit(Conflict):
         }
 
 
+class LineCapExceeded(Exception):
+    """A checked add would take the line above the cap it was given; nothing was written."""
+
+    def __init__(self, in_cart: int) -> None:
+        super().__init__(f"the line holds {in_cart}")
+        self.in_cart = in_cart
+
+
 def new_cart_id() -> str:
     """An unguessable cart id (32 url-safe characters): it is the only key to the cart."""
     return secrets.token_urlsafe(24)
@@ -134,6 +161,7 @@ class CartStore:
         self.max_quantity = max_quantity
         self.key_prefix = key_prefix
         self._add = redis.register_script(_ADD)
+        self._add_capped = redis.register_script(_ADD_CAPPED)
         self._set = redis.register_script(_SET)
         self._remove = redis.register_script(_REMOVE)
 
@@ -151,6 +179,27 @@ class CartStore:
         if _not_int(quantity) or quantity < 1:
             raise InvalidInput(f"quantity must be at least 1, got {quantity!r}", "quantity")
         return await self._write(self._add, key, product_id, quantity)
+
+    async def add_capped(
+        self, cart_id: str, product_id: str, quantity: int, cap: int
+    ) -> dict[str, int]:
+        """Add ``quantity`` unless the line would then hold more than ``cap`` (the stock the
+        caller checked; :class:`LineCapExceeded` then); returns the cart's lines after it."""
+        key = self.key(cart_id)
+        require_product_id(product_id)
+        if _not_int(quantity) or quantity < 1:
+            raise InvalidInput(f"quantity must be at least 1, got {quantity!r}", "quantity")
+        args = [product_id, quantity, self.max_lines, self.max_quantity, self.ttl_seconds, cap]
+        with self._translate_errors():
+            result, detail = await self._add_capped(keys=[key], args=args)
+        if result == -3:
+            raise LineCapExceeded(int(detail))
+        if result == -2:
+            raise QuantityLimit(product_id, self.max_quantity, int(detail))
+        if result == -1:
+            raise CartFull(self.max_lines)
+        flat = iter(detail)
+        return {_text(product): int(count) for product, count in zip(flat, flat, strict=True)}
 
     async def set_quantity(self, cart_id: str, product_id: str, quantity: int) -> int:
         """Make the line exactly ``quantity`` (0 removes it); returns the new quantity."""

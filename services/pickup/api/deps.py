@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 from pickup.runtime import Resources
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
+    # hop on every request for what is an attribute read.
     return request.app.state.resources
 
 

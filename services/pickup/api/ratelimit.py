@@ -65,6 +65,7 @@ class RateLimited(PickupError):
 
 class RateLimiter:
     def __init__(self, redis: Any, *, key_prefix: str = "ratelimit:") -> None:
+        self.redis = redis
         self._script = redis.register_script(_HIT)
         self.key_prefix = key_prefix
 
@@ -88,6 +89,16 @@ class RateLimiter:
             raise RateLimited(limit, window_seconds, retry_after)
 
 
+def limiter_for(request: Request, redis: Any) -> RateLimiter:
+    """The app's limiter for ``redis``, built once: building one per request re-hashed the
+    script every time. Kept on the app's state, so it lives and dies with the app."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is None or limiter.redis is not redis:
+        limiter = state.rate_limiter = RateLimiter(redis)
+    return limiter
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -104,7 +115,7 @@ def rate_limit(
 
     async def limited(request: Request, resources: ResourcesDep) -> None:
         limit = getattr(resources.settings, setting)
-        await RateLimiter(resources.redis).hit(
+        await limiter_for(request, resources.redis).hit(
             bucket, client_address(request), limit, window_seconds
         )
 

@@ -104,14 +104,14 @@ async def get_cart(resources: ResourcesDep, cart_id: CartId) -> CartView:
     description="Answers 409 `insufficient-stock` with `available` when the line would hold "
     "more than is left or than one order may hold; nothing is written then.",
 )
-async def add_to_cart(
-    body: CartAdd, response: Response, resources: ResourcesDep, cart_id: CartId
-) -> CartView:
+async def add_to_cart(body: CartAdd, resources: ResourcesDep, cart_id: CartId) -> Response:
     _within_line_limit(body.quantity, resources.settings)
     cart_id = cart_id or new_cart_id()
     view = await add_item(resources, cart_id, body.product_id, body.quantity)
-    _keep(response, cart_id, resources.settings)
-    return view
+    # Serialised once, here: handing FastAPI the model would validate it again first.
+    answer = Response(view.model_dump_json(), media_type="application/json")
+    _keep(answer, cart_id, resources.settings)
+    return answer
 
 
 @router.put(

@@ -9,6 +9,8 @@ in the same header. The header wins when a request carries both.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -23,7 +25,13 @@ _MAX_TOKEN_LENGTH = 256
 
 
 def _serializer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.secret_key.get_secret_value(), salt=SALT)
+    return _serializer_for(settings.secret_key.get_secret_value())
+
+
+@lru_cache(maxsize=8)
+def _serializer_for(secret: str) -> URLSafeSerializer:
+    # Built once per key: every cart request reads a token and every write issues one.
+    return URLSafeSerializer(secret, salt=SALT)
 
 
 def issue_cart_token(cart_id: str, settings: Settings) -> str:

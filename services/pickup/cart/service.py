@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pickup.adapters.carts import LineCapExceeded
 from pickup.cart.schemas import CartLine, CartTotals, CartView, LineIssue
 from pickup.core.inventory import InsufficientStock, ProductWithInventory, Shortfall, UnknownProduct
 from pickup.menu.schemas import Stock
-from pickup.menu.service import product_stock, products_by_id
+from pickup.menu.service import catalogue, product_stock, products_by_id
 from pickup.runtime import Resources
 
 
@@ -58,11 +59,24 @@ async def view_cart(resources: Resources, cart_id: str | None) -> CartView:
 
 
 async def add_item(resources: Resources, cart_id: str, product_id: str, quantity: int) -> CartView:
-    """Add ``quantity`` units to the product's line (the line is created if needed)."""
-    lines, products = await _lines_and(resources, cart_id, product_id)
-    in_cart = lines.get(product_id, 0)
-    _check_orderable(products.get(product_id), product_id, in_cart + quantity, in_cart)
-    lines[product_id] = await resources.carts.add(cart_id, product_id, quantity)
+    """Add ``quantity`` units to the product's line (the line is created if needed).
+
+    The hot path of a shop: the product comes from the menu cache (its parsed copy is kept
+    in-process while the cache is unchanged), and the stock check, the write and the read of
+    the whole cart are one Redis script, given the most the line may hold.
+    """
+    known = await catalogue(resources)
+    product = (await products_by_id(resources, [product_id], known=known)).get(product_id)
+    if product is None:
+        raise UnknownProduct([product_id])
+    try:
+        lines = await resources.carts.add_capped(cart_id, product_id, quantity, _line_cap(product))
+    except LineCapExceeded as refused:
+        reason = "insufficient" if product.is_available else "unavailable"
+        in_cart = refused.in_cart
+        raise CartStockLimit(product, in_cart + quantity, in_cart, reason) from None
+    products = await products_by_id(resources, lines, known=known)
+    products[product_id] = product
     return _view(resources, lines, products)
 
 

@@ -67,7 +67,7 @@ def api(host: str | None, port: int | None, workers: int, metrics_port: int | No
             port=port or settings.http_port,
             workers=workers,
             proxy_headers=True,
-            forwarded_allow_ips="*",
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             timeout_graceful_shutdown=5,
             log_level=settings.log_level.lower(),
         )

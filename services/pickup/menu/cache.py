@@ -2,7 +2,9 @@
 
 ``body`` is the exact bytes ``GET /api/menu`` answers with (so a hit is never re-serialised),
 ``products`` the full products (with stock numbers the public menu leaves out) for the cart's
-availability checks. Both are written together and expire together.
+availability checks, and ``version`` a random stamp of this stored copy: a process that has
+already parsed the copy with that stamp reads only the stamp (a few bytes) instead of the whole
+products JSON. All are written together and expire together.
 
 Stock changes call :func:`invalidate_menu`. A rebuild that read DynamoDB before such a change
 must not put its stale copy back afterwards, so invalidation also bumps a generation counter
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +42,8 @@ local generation = redis.call('GET', KEYS[2]) or '0'
 if generation ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'body', ARGV[2], 'etag', ARGV[3], 'products', ARGV[4])
+redis.call('HSET', KEYS[1], 'body', ARGV[2], 'etag', ARGV[3], 'products', ARGV[4],
+  'version', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
@@ -81,6 +85,29 @@ async def read_products(redis: Any) -> str | bytes | None:
     return products
 
 
+async def read_products_version(redis: Any) -> str | None:
+    """The stamp of the cached copy (``None`` on a miss, an outage or a copy without one)."""
+    try:
+        version = await redis.hget(MENU_KEY, "version")
+    except RedisError as error:
+        _outage("menu.cache_read_failed", error)
+        return None
+    (_PRODUCTS_MISS if version is None else _PRODUCTS_HIT).inc()
+    return None if version is None else _text(version)
+
+
+async def read_versioned_products(redis: Any) -> tuple[str | None, str | bytes | None]:
+    """The cached copy's stamp and products JSON, read together (``None`` where missing).
+
+    Follows a :func:`read_products_version` that already counted the hit or miss."""
+    try:
+        version, products = await redis.hmget(MENU_KEY, ["version", "products"])
+    except RedisError as error:
+        _outage("menu.cache_read_failed", error)
+        return None, None
+    return (None if version is None else _text(version)), products
+
+
 async def generation(redis: Any) -> str | None:
     """The current generation, read before a rebuild; ``None`` when Redis cannot be reached."""
     try:
@@ -106,6 +133,7 @@ async def store(
             etag,
             products_json,
             ttl_seconds,
+            secrets.token_hex(16),
         )
     except RedisError as error:
         _outage("menu.cache_write_failed", error)

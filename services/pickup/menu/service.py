@@ -6,6 +6,7 @@ when it misses or Redis is down.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from itertools import groupby
@@ -63,48 +64,106 @@ async def menu_document(resources: Resources) -> CachedBody:
     cached = await cache.read_body(resources.redis)
     if cached is not None:
         return cached
-    return await _rebuild(resources)
+    document, _products = await _refill(resources)
+    return document
 
 
-# The last products JSON read from the cache and what it parsed to. Parsing the whole menu
-# was a fifth of a cart write's time; the cached string only changes when the cache is
-# rebuilt, so an identical string can reuse the (frozen, immutable) products.
+# The products of the last cached copy this process parsed, under that copy's version stamp.
+# Parsing the whole menu was a fifth of a cart write's time, and reading the products JSON
+# (~10 kB) the next biggest part; a stored copy never changes under its stamp (a rebuild
+# stores a new stamp), so while the stamp is the same the parsed (frozen) products are reused
+# and only the stamp crosses the network.
 _last_parsed: tuple[str, dict[str, ProductWithInventory]] | None = None
 
 
 async def cached_products(resources: Resources) -> dict[str, ProductWithInventory] | None:
-    """Every product from the menu cache, by id; ``None`` on a miss or a Redis outage."""
+    """Every product from the menu cache, by id; ``None`` on a miss or a Redis outage.
+
+    The mapping is shared: callers must not change it."""
     global _last_parsed
-    raw = await cache.read_products(resources.redis)
+    version = await cache.read_products_version(resources.redis)
+    last = _last_parsed
+    if version is not None and last is not None and last[0] == version:
+        return last[1]
+    version, raw = await cache.read_versioned_products(resources.redis)
     if raw is None:
         return None
-    if _last_parsed is not None and _last_parsed[0] == raw:
-        return dict(_last_parsed[1])
     try:
         products = _PRODUCTS.validate_json(raw)
     except ValidationError:
         logger.warning("menu.cache_unreadable")
         return None
     parsed = {product.id: product for product in products}
-    _last_parsed = (raw, parsed)
-    return dict(parsed)
+    if version is not None:
+        _last_parsed = (version, parsed)
+    return parsed
+
+
+async def catalogue(resources: Resources) -> dict[str, ProductWithInventory]:
+    """Every product the menu cache holds (refilled from DynamoDB when it missed); empty when
+    Redis is unreachable. Shared: callers must not change it."""
+    cached = await cached_products(resources)
+    if cached is None:
+        cached = await _refilled_products(resources) or {}
+    return cached
 
 
 async def products_by_id(
-    resources: Resources, product_ids: Iterable[str]
+    resources: Resources,
+    product_ids: Iterable[str],
+    *,
+    known: dict[str, ProductWithInventory] | None = None,
 ) -> dict[str, ProductWithInventory]:
-    """The products that exist among ``product_ids``: from the menu cache when it holds them,
-    the rest in one DynamoDB batch read. Missing ids are left out."""
+    """The products that exist among ``product_ids``: from ``known`` (the :func:`catalogue`
+    when not given), the rest in one DynamoDB batch read. Missing ids are left out."""
     wanted = list(dict.fromkeys(product_ids))
-    cached = await cached_products(resources) or {}
+    cached = await catalogue(resources) if known is None else known
     found = {pid: cached[pid] for pid in wanted if pid in cached}
     if missing := [pid for pid in wanted if pid not in found]:
         found.update(await resources.inventory.get_products(missing))
     return found
 
 
-async def _rebuild(resources: Resources) -> CachedBody:
+# Rebuilds in flight in this process, by (resources, generation they started from): every
+# request that misses the cache at the same generation waits for one DynamoDB scan instead
+# of starting its own (after a checkout's invalidation a rush would otherwise scan once per
+# menu read). A request that sees a newer generation starts a rebuild of its own, so nobody
+# is handed a copy read before a change it has already seen invalidated.
+_Rebuilt = tuple[CachedBody, list[ProductWithInventory]]
+_refills: dict[tuple[int, str], asyncio.Task[_Rebuilt]] = {}
+
+
+async def _refill(resources: Resources, started_at: str | None = None) -> _Rebuilt:
+    if started_at is None:
+        started_at = await cache.generation(resources.redis)
+    if started_at is None:  # Redis is unreachable: nothing to store, nobody to share with
+        return await _rebuild(resources, None)
+    key = (id(resources), started_at)
+    task = _refills.get(key)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
+        task = asyncio.ensure_future(_rebuild(resources, started_at))
+        _refills[key] = task
+
+        def forget(done: asyncio.Task[_Rebuilt], key: tuple[int, str] = key) -> None:
+            if _refills.get(key) is done:
+                del _refills[key]
+
+        task.add_done_callback(forget)
+    # A waiter that goes away (its client disconnected) must not cancel everyone's rebuild.
+    return await asyncio.shield(task)
+
+
+async def _refilled_products(resources: Resources) -> dict[str, ProductWithInventory] | None:
+    """After a miss: every product, from a (shared) rebuild that also refills the cache;
+    ``None`` when Redis is unreachable (then a batch read of the few wanted is cheaper)."""
     started_at = await cache.generation(resources.redis)
+    if started_at is None:
+        return None
+    _document, products = await _refill(resources, started_at)
+    return {product.id: product for product in products}
+
+
+async def _rebuild(resources: Resources, started_at: str | None) -> _Rebuilt:
     # Misses are rare, so a strongly consistent read is affordable, and it keeps a copy built
     # right after an invalidation from showing the stock as it was before the change.
     products = await resources.inventory.list_products(consistent_read=started_at is not None)
@@ -119,4 +178,4 @@ async def _rebuild(resources: Resources) -> CachedBody:
             _PRODUCTS.dump_json(products).decode(),
             resources.settings.menu_cache_ttl_seconds,
         )
-    return document
+    return document, products
