@@ -2,13 +2,19 @@
 
 Every ``pickup_*`` series named in an alert expression or a dashboard query must be a sample
 name that a metric of the catalogue (``pickup.observability.metrics.ALL``) exposes; other
-series must be standard ones (``up``, ``process_*``, ``kube_*``).
+series must be standard ones (``up``, ``process_*``, ``kube_*``). With ``promtool`` (Debian's
+``prometheus`` package) the rendered rules and every dashboard query are parsed by Prometheus's
+own parser, and each alert is run against synthetic series (``promtool test rules``): it must
+fire when its condition holds for its ``for:`` and stay quiet otherwise.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,6 +235,369 @@ def test_the_eks_scenario_renders_the_rule_with_its_selector_labels(chart: Chart
     (rule,) = of_kind(chart.scenario("eks"), "PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert yaml.safe_dump(rule)  # a plain YAML document, nothing left unrendered
+
+
+# --- promtool: the rules load, and each alert fires when (and only when) it should --------
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool is not installed (Debian package `prometheus`)"
+)
+WORKER = 'namespace="pickup", service="pickup-worker"'
+API = 'namespace="pickup", service="pickup-api"'
+NOTIFIER = 'namespace="pickup", service="pickup-notifier"'
+
+
+def _series(name: str, selector: str, values: str, **labels: str) -> dict[str, str]:
+    extra = "".join(f', {key}="{value}"' for key, value in labels.items())
+    return {"series": f"{name}{{{selector}{extra}}}", "values": values}
+
+
+def _fires(minutes: int, alert: str, *labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "eval_time": f"{minutes}m",
+        "alertname": alert,
+        "exp_alerts": [{"exp_labels": dict(item)} for item in labels],
+    }
+
+
+# Each case: the series Prometheus would scrape, and when which alert must (not) be firing.
+ALERT_CASES: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
+    "a dead letter fires at once, another namespace never": (
+        [
+            _series("pickup_dlq_depth", WORKER, "0 0 1 1 1 1 1", queue="orders"),
+            _series("pickup_dlq_depth", WORKER, "0x6", queue="notifications"),
+            _series(
+                "pickup_dlq_depth",
+                'namespace="other", service="pickup-worker"',
+                "9x6",
+                queue="orders",
+            ),
+        ],
+        [
+            _fires(1, "PickupDeadLetters"),
+            _fires(4, "PickupDeadLetters", {"queue": "orders", "severity": "critical"}),
+        ],
+    ),
+    "a deep queue fires after ten minutes": (
+        [
+            _series("pickup_queue_depth", WORKER, "150x20", queue="orders"),
+            _series("pickup_queue_depth", WORKER, "5x20", queue="notifications"),
+            _series(
+                "pickup_consumer_last_poll_timestamp_seconds", WORKER, "0+60x20", queue="orders"
+            ),
+            _series(
+                "pickup_queue_messages_total", WORKER, "0+100x20", queue="orders", outcome="ack"
+            ),
+            _series(
+                "pickup_queue_messages_total",
+                NOTIFIER,
+                "0+100x20",
+                queue="notifications",
+                outcome="ack",
+            ),
+        ],
+        [
+            _fires(5, "PickupQueueBacklog"),
+            _fires(12, "PickupQueueBacklog", {"queue": "orders", "severity": "warning"}),
+            _fires(12, "PickupWorkerNotConsuming"),
+        ],
+    ),
+    "slow receipts fire the lag alert for that queue only": (
+        [
+            _series(
+                "pickup_queue_message_lag_seconds_bucket", WORKER, "0x30", queue="orders", le="1"
+            ),
+            _series(
+                "pickup_queue_message_lag_seconds_bucket", WORKER, "0x30", queue="orders", le="60"
+            ),
+            _series(
+                "pickup_queue_message_lag_seconds_bucket",
+                WORKER,
+                "0+10x30",
+                queue="orders",
+                le="300",
+            ),
+            _series(
+                "pickup_queue_message_lag_seconds_bucket",
+                WORKER,
+                "0+10x30",
+                queue="orders",
+                le="+Inf",
+            ),
+            _series(
+                "pickup_queue_message_lag_seconds_bucket",
+                NOTIFIER,
+                "0+10x30",
+                queue="notifications",
+                le="1",
+            ),
+            _series(
+                "pickup_queue_message_lag_seconds_bucket",
+                NOTIFIER,
+                "0+10x30",
+                queue="notifications",
+                le="60",
+            ),
+            _series(
+                "pickup_queue_message_lag_seconds_bucket",
+                NOTIFIER,
+                "0+10x30",
+                queue="notifications",
+                le="300",
+            ),
+            _series(
+                "pickup_queue_message_lag_seconds_bucket",
+                NOTIFIER,
+                "0+10x30",
+                queue="notifications",
+                le="+Inf",
+            ),
+        ],
+        [
+            _fires(8, "PickupQueueLagHigh"),
+            _fires(20, "PickupQueueLagHigh", {"queue": "orders", "severity": "warning"}),
+        ],
+    ),
+    "one answer in eleven a 5xx fires the error ratio": (
+        [
+            _series(
+                "pickup_http_requests_total",
+                API,
+                "0+100x20",
+                method="GET",
+                route="/api/menu",
+                status="200",
+            ),
+            _series(
+                "pickup_http_requests_total",
+                API,
+                "0+10x20",
+                method="POST",
+                route="/api/orders",
+                status="503",
+            ),
+        ],
+        [
+            _fires(3, "PickupHighErrorRatio"),
+            _fires(10, "PickupHighErrorRatio", {"severity": "critical"}),
+        ],
+    ),
+    "one answer in a hundred and one a 5xx is quiet": (
+        [
+            _series(
+                "pickup_http_requests_total",
+                API,
+                "0+100x20",
+                method="GET",
+                route="/api/menu",
+                status="200",
+            ),
+            _series(
+                "pickup_http_requests_total",
+                API,
+                "0+1x20",
+                method="GET",
+                route="/api/menu",
+                status="500",
+            ),
+        ],
+        [_fires(15, "PickupHighErrorRatio")],
+    ),
+    "answers over a second at the p99 fire the latency alert": (
+        [
+            _series(
+                "pickup_http_request_duration_seconds_bucket",
+                API,
+                "0x20",
+                method="GET",
+                route="/",
+                le="0.5",
+            ),
+            _series(
+                "pickup_http_request_duration_seconds_bucket",
+                API,
+                "0x20",
+                method="GET",
+                route="/",
+                le="1.0",
+            ),
+            _series(
+                "pickup_http_request_duration_seconds_bucket",
+                API,
+                "0+10x20",
+                method="GET",
+                route="/",
+                le="2.5",
+            ),
+            _series(
+                "pickup_http_request_duration_seconds_bucket",
+                API,
+                "0+10x20",
+                method="GET",
+                route="/",
+                le="+Inf",
+            ),
+        ],
+        [
+            _fires(6, "PickupHighLatency"),
+            _fires(15, "PickupHighLatency", {"severity": "warning"}),
+        ],
+    ),
+    "failed sends fire the notification alert; skipped ones do not dilute it": (
+        [
+            _series(
+                "pickup_notifications_total", NOTIFIER, "0+5x40", channel="email", result="failed"
+            ),
+            _series(
+                "pickup_notifications_total", NOTIFIER, "0+10x40", channel="email", result="sent"
+            ),
+            _series(
+                "pickup_notifications_total", NOTIFIER, "0+1000x40", channel="sms", result="skipped"
+            ),
+        ],
+        [
+            _fires(10, "PickupNotificationFailures"),
+            _fires(30, "PickupNotificationFailures", {"severity": "warning"}),
+        ],
+    ),
+    "waiting messages with none handled, or a stale poll, fire the consumer alert": (
+        [
+            _series("pickup_queue_depth", WORKER, "5x20", queue="orders"),
+            _series("pickup_queue_messages_total", WORKER, "7x20", queue="orders", outcome="ack"),
+            _series(
+                "pickup_consumer_last_poll_timestamp_seconds", WORKER, "0+60x20", queue="orders"
+            ),
+            _series("pickup_queue_depth", WORKER, "0x20", queue="notifications"),
+            _series(
+                "pickup_consumer_last_poll_timestamp_seconds",
+                NOTIFIER,
+                "0x20",
+                queue="notifications",
+            ),
+        ],
+        [
+            _fires(4, "PickupWorkerNotConsuming"),
+            _fires(
+                16,
+                "PickupWorkerNotConsuming",
+                {"queue": "notifications", "severity": "critical"},
+                {"queue": "orders", "severity": "critical"},
+            ),
+        ],
+    ),
+    "a consumer that polls and handles is quiet even with messages waiting": (
+        [
+            _series("pickup_queue_depth", WORKER, "30x20", queue="orders"),
+            _series(
+                "pickup_queue_messages_total", WORKER, "0+50x20", queue="orders", outcome="ack"
+            ),
+            _series(
+                "pickup_consumer_last_poll_timestamp_seconds", WORKER, "0+60x20", queue="orders"
+            ),
+        ],
+        [_fires(16, "PickupWorkerNotConsuming")],
+    ),
+    "a product out of stock fires an info alert": (
+        [_series("pickup_out_of_stock_products", WORKER, "0 0 2 2 2 2 2 2 2 2")],
+        [
+            _fires(3, "PickupProductOutOfStock"),
+            _fires(8, "PickupProductOutOfStock", {"severity": "info"}),
+        ],
+    ),
+    "a target down, no api at all, and restarts fire their alerts": (
+        [
+            _series("up", WORKER, "1 1 0 0 0 0 0 0 0 0", instance="10.0.0.7:9000"),
+            _series(
+                "kube_pod_container_status_restarts_total",
+                'namespace="pickup", pod="pickup-worker-1"',
+                "0+1x20",
+                container="worker",
+            ),
+        ],
+        [
+            _fires(
+                8,
+                "PickupTargetDown",
+                {
+                    "namespace": "pickup",
+                    "service": "pickup-worker",
+                    "instance": "10.0.0.7:9000",
+                    "severity": "critical",
+                },
+            ),
+            _fires(
+                6,
+                "PickupComponentMissing",
+                {"severity": "critical"},  # absent() of an expression has no labels
+            ),
+            _fires(
+                16,
+                "PickupPodRestarting",
+                {
+                    "namespace": "pickup",
+                    "pod": "pickup-worker-1",
+                    "container": "worker",
+                    "severity": "warning",
+                },
+            ),
+        ],
+    ),
+}
+
+
+def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL
+    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, check=False, cwd=cwd)
+
+
+@needs_promtool
+def test_promtool_loads_the_rules_and_their_annotation_templates(
+    chart: Chart, tmp_path: Path
+) -> None:
+    (rule,) = of_kind(chart.template(sets=["prometheusRule.enabled=true"]), "PrometheusRule")
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rule["spec"]))
+    result = _promtool("check", "rules", "rules.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_promtool_parses_every_dashboard_query(
+    dashboards: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    rules = [
+        {"record": f"dashboard:query_{index}", "expr": expression}
+        for dashboard in dashboards.values()
+        for index, (_, expression) in enumerate(panel_expressions(dashboard))
+    ]
+    (tmp_path / "queries.yaml").write_text(
+        yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]})
+    )
+    result = _promtool("check", "rules", "queries.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+@pytest.mark.parametrize("case", list(ALERT_CASES))
+def test_each_alert_fires_when_and_only_when_it_should(
+    alert_rules: list[dict[str, Any]], tmp_path: Path, case: str
+) -> None:
+    # Annotations are checked above; without them the expected alerts are just labels.
+    rules = [
+        {key: value for key, value in rule.items() if key != "annotations"} for rule in alert_rules
+    ]
+    (tmp_path / "rules.yaml").write_text(
+        yaml.safe_dump({"groups": [{"name": "pickup", "rules": rules}]})
+    )
+    series, expectations = ALERT_CASES[case]
+    tests = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": expectations}],
+    }
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    result = _promtool("test", "rules", "tests.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- Grafana dashboards -------------------------------------------------------------------
