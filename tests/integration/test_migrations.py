@@ -254,6 +254,9 @@ def test_the_alembic_command_line_migrates_the_database_named_in_the_environment
         return completed.stdout
 
     alembic("upgrade", "head")
-    assert "0002 (head)" in alembic("current")
+    head = sorted(
+        path.name.split("_", 1)[0] for path in (ROOT / "migrations/versions").glob("0*.py")
+    )[-1]
+    assert f"{head} (head)" in alembic("current")
     # Offline mode writes the SQL for a DBA to review instead of running it.
     assert "CREATE TABLE orders" in alembic("upgrade", "head", "--sql")

@@ -209,6 +209,11 @@ class _Expression:
             )
         )
 
+    def hold(self, order_id: str) -> str:
+        """``holds :hold``, for ADD (a reservation) or DELETE (its release or confirm)."""
+        self.values[":hold"] = {"SS": [order_id]}
+        return f"{self.name('holds')} :hold"
+
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"ExpressionAttributeNames": self.names}
         if self.values:
@@ -403,7 +408,8 @@ class InventoryStore:
         :class:`UnknownProduct` naming products that do not exist; nothing is written then.
         """
         merged = merge_lines(lines)
-        token = client_request_token("reserve", _order_id(order_id))
+        order_id = _order_id(order_id)
+        token = client_request_token("reserve", order_id)
         actions = []
         for line in merged:
             expression = _Expression()
@@ -413,7 +419,8 @@ class InventoryStore:
                 self._transact_update(
                     line.product_id,
                     f"SET {available} = {available} - {q}, {reserved} = {reserved} + {q}, "
-                    + expression.stamp(),
+                    + expression.stamp()
+                    + f" ADD {expression.hold(order_id)}",
                     f"attribute_exists({expression.name('id')}) AND {available} >= {q} AND "
                     f"{expression.name('is_available')} = {expression.value('true', True)}",
                     expression,
@@ -446,6 +453,17 @@ class InventoryStore:
         """The order was cancelled or expired: its reserved units are on sale again."""
         await self._settle("release", lines, order_id, moves="available")
 
+    async def release_held(self, lines: Iterable[StockLine], *, order_id: str) -> bool:
+        """Release an order's reservation only if its products still hold it: ``False`` when
+        they do not (never reserved, or released already), and nothing changes then.
+
+        Every reservation marks its products with the order id (``holds``) and every release
+        or confirm with an order id removes the mark, so a checkout whose fate is unknown (its
+        process died between reserving and saving the order) is released at most once, and
+        never when the reservation did not happen.
+        """
+        return await self._settle("release", lines, order_id, moves="available", held_only=True)
+
     async def _settle(
         self,
         operation: str,
@@ -453,28 +471,30 @@ class InventoryStore:
         order_id: str | None,
         *,
         moves: Literal["on_hand", "available"],
-    ) -> None:
+        held_only: bool = False,
+    ) -> bool:
         merged = merge_lines(lines)
-        token = None if order_id is None else client_request_token(operation, _order_id(order_id))
+        order_id = None if order_id is None else _order_id(order_id)
+        token = None if order_id is None else client_request_token(operation, order_id)
         sign = "-" if moves == "on_hand" else "+"
         actions = []
         for line in merged:
             expression = _Expression()
             reserved, other = expression.name("reserved"), expression.name(moves)
             q = expression.value("q", line.quantity)
-            actions.append(
-                self._transact_update(
-                    line.product_id,
-                    f"SET {reserved} = {reserved} - {q}, {other} = {other} {sign} {q}, "
-                    + expression.stamp(),
-                    f"attribute_exists({expression.name('id')}) AND {reserved} >= {q}",
-                    expression,
-                )
-            )
+            update = f"SET {reserved} = {reserved} - {q}, {other} = {other} {sign} {q}, "
+            update += expression.stamp()
+            condition = f"attribute_exists({expression.name('id')}) AND {reserved} >= {q}"
+            if order_id is not None:
+                update += f" DELETE {expression.hold(order_id)}"
+            if held_only and order_id is not None:
+                oid = expression.value("oid", order_id)
+                condition += f" AND contains({expression.name('holds')}, {oid})"
+            actions.append(self._transact_update(line.product_id, update, condition, expression))
         reasons = await self._transact(actions, token)
         if reasons is None:
-            return
-        unknown, mismatches = [], []
+            return True
+        unknown, mismatches, not_held = [], [], 0
         for line, reason in zip(merged, reasons, strict=True):
             if reason.get("Code") != "ConditionalCheckFailed":
                 continue
@@ -482,8 +502,11 @@ class InventoryStore:
             if not item:
                 unknown.append(line.product_id)
             else:
+                not_held += order_id not in from_attribute(item.get("holds", {"SS": []}))
                 mismatches.append(Mismatch(line.product_id, line.quantity, _int(item, "reserved")))
         _raise_for(reasons, unknown)
+        if held_only and not_held == len(mismatches):
+            return False  # not reserved, or settled already: nothing to do
         raise ReservationMismatch(mismatches)
 
     def _transact_update(

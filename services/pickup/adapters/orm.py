@@ -415,3 +415,18 @@ class StreamCheckpoint(Base):
     stream_arn: Mapped[str] = mapped_column(String(512))
     sequence_number: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(server_default=_now(), onupdate=func.now())
+
+
+class ReservationIntent(Base):
+    """A checkout about to reserve stock: written before the DynamoDB reservation, deleted in
+    the transaction that saves the order. One left behind after a grace period belongs to a
+    checkout that died in between; the sweeper releases its stock (if it was ever held) and
+    deletes it, and a checkout that outlives its grace finds its intent gone and gives up."""
+
+    __tablename__ = "reservation_intents"
+    __table_args__ = (Index("ix_reservation_intents_created_at", "created_at"),)
+
+    order_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # [{"product_id": ..., "quantity": ...}, ...]: what the reservation holds.
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime]

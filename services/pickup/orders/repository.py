@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from pickup.adapters.database import dialect_insert
-from pickup.adapters.orm import IdempotencyKey, Order, PickupSlot
+from pickup.adapters.orm import IdempotencyKey, Order, PickupSlot, ReservationIntent
 from pickup.core.errors import Conflict, ServiceUnavailable
 
 IDEMPOTENCY_LOCK = timedelta(seconds=30)
@@ -128,6 +128,41 @@ async def release_idempotency_key(session: AsyncSession, *, scope: str, key: str
             IdempotencyKey.state == "in_progress",
         )
     )
+
+
+# --- Reservation intents ---------------------------------------------------------------------
+
+
+async def record_intent(
+    session: AsyncSession, order_id: uuid.UUID, lines: list[dict[str, Any]], now: datetime
+) -> None:
+    session.add(ReservationIntent(order_id=order_id, lines=lines, created_at=now))
+
+
+async def settle_intent(session: AsyncSession, order_id: uuid.UUID) -> bool:
+    """Delete the intent; False if it is gone (the sweeper released its stock already)."""
+    result = await session.execute(
+        delete(ReservationIntent).where(ReservationIntent.order_id == order_id)
+    )
+    return result.rowcount == 1
+
+
+async def lapsed_intents(
+    session: AsyncSession, older_than: datetime, limit: int
+) -> list[ReservationIntent]:
+    """Intents older than ``older_than``, locked; those another process holds are skipped."""
+    result = await session.scalars(
+        select(ReservationIntent)
+        .where(ReservationIntent.created_at < older_than)
+        .order_by(ReservationIntent.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(result)
+
+
+async def lock_intent(session: AsyncSession, order_id: uuid.UUID) -> ReservationIntent | None:
+    return await session.get(ReservationIntent, order_id, with_for_update=True)
 
 
 # --- Pickup slots ---------------------------------------------------------------------------------

@@ -30,7 +30,13 @@ from sqlalchemy.exc import IntegrityError
 from pickup import live
 from pickup.adapters.orm import Order, OrderItem, OrderStatusHistory
 from pickup.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
-from pickup.core.inventory import InsufficientStock, ProductWithInventory, StockLine, merge_lines
+from pickup.core.inventory import (
+    InsufficientStock,
+    ProductWithInventory,
+    StockLine,
+    UnknownProduct,
+    merge_lines,
+)
 from pickup.core.orders import Actor, OrderStatus, ReservationState, new_order_code
 from pickup.core.pickup_times import SlotRules
 from pickup.menu.cache import invalidate_menu
@@ -81,6 +87,11 @@ class SlotFull(Conflict):
         return {"next_available": self.next_available.isoformat()}
 
 
+class ReservationLapsed(ServiceUnavailable):
+    type = "reservation-lapsed"
+    title = "The order took too long to save"
+
+
 class EmptyOrder(InvalidInput):
     type = "empty-order"
     title = "There is nothing to order"
@@ -125,17 +136,21 @@ async def place_order(
         )
     if replay is not None:
         return CheckoutResult(replay.status, replay.body, replayed=True)
+    intent = _Intent(uuid.uuid4())
     try:
-        accepted = await _place(resources, request, idempotency_key, cart_id, now)
+        accepted = await _place(resources, request, idempotency_key, cart_id, now, intent)
     except BaseException as error:
         if isinstance(error, InsufficientStock):
             STOCK_CONFLICTS.inc()
-        # The key is free again, so the client can retry the same request with it.
+        # The key is free again, so the client can retry the same request with it; the
+        # intent goes too when nothing can be held (else the sweeper settles it).
         try:
             async with resources.sessions.begin() as session:
                 await repository.release_idempotency_key(
                     session, scope=IDEMPOTENCY_SCOPE, key=idempotency_key
                 )
+                if intent.recorded and not intent.maybe_held:
+                    await repository.settle_intent(session, intent.order_id)
         except Exception:  # it expires after the lock time anyway
             logger.warning("checkout.idempotency_release_failed key=%s", idempotency_key)
         raise
@@ -201,6 +216,7 @@ async def _place(
     idempotency_key: str,
     cart_id: str | None,
     now: datetime,
+    intent: _Intent,
 ) -> dict[str, Any]:
     settings = resources.settings
     lines = await _order_lines(resources, request, cart_id)
@@ -210,8 +226,20 @@ async def _place(
     _check_products(lines, products)
     candidates, requested = _candidate_slots(settings.slot_rules, request.pickup_time, now)
 
-    order_id = uuid.uuid4()
-    await resources.inventory.reserve(lines, order_id=str(order_id))
+    order_id = intent.order_id
+    # The intent comes first: if this process dies after reserving and before the order is
+    # saved, the sweeper finds the intent and releases what the reservation holds.
+    detail = "Orders cannot be taken right now; nothing was charged or held. Please retry."
+    async with repository.database_errors(detail), resources.sessions.begin() as session:
+        await repository.record_intent(
+            session, order_id, [line.model_dump() for line in lines], datetime.now(UTC)
+        )
+    intent.recorded = intent.maybe_held = True
+    try:
+        await resources.inventory.reserve(lines, order_id=str(order_id))
+    except (InsufficientStock, UnknownProduct):
+        intent.maybe_held = False  # refused outright: nothing is held
+        raise
     try:
         persisted, body = await _persist(
             resources,
@@ -236,6 +264,15 @@ async def _place(
     await _after_checkout(resources, cart_id, request, body)
     logger.info("order.placed order_id=%s code=%s", order_id, body["code"])
     return body
+
+
+@dataclass
+class _Intent:
+    """The reservation intent of one checkout: recorded yet? could stock be held for it?"""
+
+    order_id: uuid.UUID
+    recorded: bool = False
+    maybe_held: bool = False
 
 
 @dataclass(frozen=True)
@@ -326,6 +363,12 @@ async def _persist(
                 session.add_all([order, message])
                 await session.flush()
                 body = _accepted(order, token).model_dump(mode="json")
+                # Last, so the intent's row lock is held only for the commit.
+                if not await repository.settle_intent(session, order_id):
+                    raise ReservationLapsed(
+                        "Your order took too long to save and its items were put back on "
+                        "sale. Please try again."
+                    )
                 await repository.complete_idempotency_key(
                     session,
                     scope=IDEMPOTENCY_SCOPE,
@@ -359,31 +402,30 @@ async def _book_first_free(
 async def _release_after_failure(
     resources: Resources, order_id: uuid.UUID, lines: list[StockLine]
 ) -> None:
-    """Compensation: the order was not saved, so the stock it holds goes back on sale."""
-    if await _order_exists(resources, order_id):
-        return  # the commit went through after all (the error came after it)
+    """Compensation: the order was not saved, so the stock it holds goes back on sale.
+
+    Decided by the intent, under its row lock: gone means the order was saved after all (the
+    error came after the commit) or the sweeper released it. If this fails (PostgreSQL or
+    DynamoDB down), the intent stays and the sweeper releases the stock after its grace.
+    """
     for attempt in range(3):
         try:
-            await resources.inventory.release(lines, order_id=str(order_id))
-            logger.info("checkout.reservation_released order_id=%s", order_id)
+            async with repository.database_errors(""), resources.sessions.begin() as session:
+                if await repository.lock_intent(session, order_id) is None:
+                    return
+                if await resources.inventory.release_held(lines, order_id=str(order_id)):
+                    logger.info("checkout.reservation_released order_id=%s", order_id)
+                await repository.settle_intent(session, order_id)
             return
         except ServiceUnavailable:
             await asyncio.sleep(0.2 * 2**attempt)
         except Exception:
             break
     logger.error(
-        "checkout.compensation_failed order_id=%s lines=%s",
+        "checkout.compensation_deferred order_id=%s lines=%s (the sweeper releases it)",
         order_id,
         [(line.product_id, line.quantity) for line in lines],
     )
-
-
-async def _order_exists(resources: Resources, order_id: uuid.UUID) -> bool:
-    try:
-        async with resources.sessions() as session:
-            return await repository.get_order(session, order_id) is not None
-    except Exception:  # unknown: PostgreSQL is down, so the commit certainly did not happen
-        return False
 
 
 async def _after_checkout(
