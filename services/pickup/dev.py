@@ -96,11 +96,13 @@ def pipeline(settings: Settings) -> Callable[[], Any]:
     async def running_pipeline() -> AsyncIterator[None]:
         from pickup.messaging.runner import running
         from pickup.notifier.process import notifier_components
+        from pickup.observability.tracing import instrument_engine
         from pickup.runtime import Resources
         from pickup.worker.process import worker_components
 
         stopping = asyncio.Event()
         async with Resources.open(settings) as resources:
+            instrument_engine(resources.engine)
             components = worker_components(resources, stopping, relay=False)
             components += notifier_components(resources, stopping)
             async with running(components, grace_seconds=5):
@@ -138,8 +140,9 @@ def run_dev(
 
     from pickup.api import metrics as api_metrics
     from pickup.api.app import create_app
-    from pickup.cli.common import configure_logging
+    from pickup.cli.common import access_log, configure_logging, logging_config
     from pickup.notifier import dev_outbox
+    from pickup.observability.tracing import configure_tracing
 
     data_dir.mkdir(parents=True, exist_ok=True)
     aws_port = free_port()
@@ -148,6 +151,7 @@ def run_dev(
         **unset_only(dev_defaults(host=host, port=port, data_dir=data_dir, aws_port=aws_port))
     )
     configure_logging(settings)
+    configure_tracing(settings, "pickup-dev")  # one process: one service in the traces
     companions: list[Callable[[], Any]] = []
     if embed_aws:
         companions.append(lambda: embedded_aws(aws_port))
@@ -162,6 +166,8 @@ def run_dev(
         port=settings.http_port,
         timeout_graceful_shutdown=2,
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings),
+        access_log=access_log(settings),
         lifespan="on",
     )
     try:

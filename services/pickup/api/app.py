@@ -23,6 +23,7 @@ from pickup.cart import endpoints as cart
 from pickup.menu import endpoints as menu
 from pickup.observability import cloudwatch
 from pickup.observability.samplers import API_SAMPLES, run_samplers
+from pickup.observability.tracing import configure_tracing, instrument_app, instrument_engine
 from pickup.orders import endpoints as orders
 from pickup.outbox.relay import OutboxRelay
 from pickup.pages import endpoints as pages
@@ -44,6 +45,8 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) -> FastAPI:
+    configure_tracing(settings, "pickup-api")  # off (a no-op) unless enabled
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # All start-up and clean-up lives here: uvicorn re-raises SIGINT after serving, so
@@ -52,6 +55,7 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
             for companion in companions:
                 await stack.enter_async_context(companion())
             resources = await stack.enter_async_context(Resources.open(settings))
+            instrument_engine(resources.engine)
             app.state.resources = resources
             relay = asyncio.create_task(
                 OutboxRelay(resources).run(settings.outbox_relay_interval_seconds),
@@ -97,4 +101,5 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
     # Outermost: it times everything the app does, and sees the route the router chose.
     app.add_middleware(PrometheusMiddleware)
     app.mount("/static", StaticFiles(directory=shipped("web") / "static"), name="static")
+    instrument_app(app)
     return app

@@ -34,6 +34,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pickup.adapters.aws import AWSClients
+from pickup.observability import tracing
 from pickup.observability.metrics import CONSUMER_LAST_POLL as LAST_POLL
 from pickup.observability.metrics import QUEUE_HANDLING_SECONDS as HANDLING_SECONDS
 from pickup.observability.metrics import QUEUE_IN_FLIGHT as IN_FLIGHT
@@ -218,7 +219,7 @@ class SQSConsumer:
                 LAST_POLL.labels(self.config.label).set(time.time())
                 for raw in received or []:
                     await self._slots.acquire()
-                    task = asyncio.create_task(self._process(Message.from_sqs(raw)))
+                    task = asyncio.create_task(self._traced(Message.from_sqs(raw)))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         finally:
@@ -289,6 +290,11 @@ class SQSConsumer:
 
     # --- One message ----------------------------------------------------------------------
 
+    async def _traced(self, message: Message) -> None:
+        """:meth:`_process` in a CONSUMER span that continues the trace the message carried."""
+        with tracing.consuming(message, self.config.queue_name):
+            await self._process(message)
+
     async def _process(self, message: Message) -> None:
         label = self.config.label
         if message.sent_at is not None:  # how long it waited in the queue
@@ -306,6 +312,7 @@ class SQSConsumer:
             HANDLING_SECONDS.labels(label).observe(time.perf_counter() - started)
             self._slots.release()
         MESSAGES.labels(label, outcome).inc()
+        tracing.record_outcome(outcome)
         try:
             if outcome == "ack":
                 await self._delete(message)

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from pickup.messaging.health import Liveness, health_app, health_server
-from pickup.observability import cloudwatch
+from pickup.observability import cloudwatch, tracing
 from pickup.runtime import Resources
 from pickup.settings import Settings
 
@@ -39,10 +39,11 @@ async def running(
     components: list[Component], *, grace_seconds: float = STOP_GRACE_SECONDS
 ) -> AsyncIterator[Liveness]:
     """Run ``components`` for the duration of the block; yields their liveness checks."""
-    tasks = {
-        component.name: asyncio.create_task(_logged(component), name=component.name)
-        for component in components
-    }
+    with tracing.quiet():  # idle polls are no traces; a message's handling is traced again
+        tasks = {
+            component.name: asyncio.create_task(_logged(component), name=component.name)
+            for component in components
+        }
     try:
         yield {name: (lambda task=task: not task.done()) for name, task in tasks.items()}
     finally:
@@ -72,6 +73,7 @@ async def serve_until_signalled(
     settings: Settings, build: ComponentsFactory, *, process: str
 ) -> None:
     """A worker or notifier process: components and health server until SIGTERM or SIGINT."""
+    tracing.configure_tracing(settings, f"pickup-{process}")
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -81,6 +83,7 @@ async def serve_until_signalled(
         # Outside the components: its last flush counts the messages they finish on the way out.
         cloudwatch.publishing(resources.aws, settings, process),
     ):
+        tracing.instrument_engine(resources.engine)
         async with running(build(resources, stopping)) as liveness:
             server = health_server(
                 health_app(resources, liveness), settings.http_host, settings.health_port

@@ -79,7 +79,9 @@ def configure_tracing(
 
     ``service_name`` names the process (``pickup-api``, ``pickup-worker``...); the first call
     wins, so the all-in-one development process is one service. ``exporter`` replaces the one
-    ``OTEL_TRACES_EXPORTER`` names and exports each span as it ends (tests).
+    ``OTEL_TRACES_EXPORTER`` names and exports each span as it ends (tests); that provider is
+    not made the process's global one, which can be set only once and which FastAPI's own
+    telemetry (0.165+) would go on using for every later app of the test session.
     """
     global _state
     if _state is not None:
@@ -112,8 +114,8 @@ def configure_tracing(
     else:
         for configured in _exporters_from_environment():
             provider.add_span_processor(BatchSpanProcessor(configured))
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        trace.set_tracer_provider(provider)  # for libraries that use the global provider
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            trace.set_tracer_provider(provider)  # for libraries that use the global provider
 
     state = _Tracing(provider, provider.get_tracer("pickup"), service_name)
     for instrumentor in (RedisInstrumentor(), AiobotocoreInstrumentor()):

@@ -1,0 +1,223 @@
+"""Tracing against real PostgreSQL, Redis and the AWS emulator: one trace from the checkout
+request through the order worker and the notifier to the SES call, and nothing at all when
+tracing is off."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aiobotocore.client import AioBaseClient
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from redis.asyncio import Redis
+from sqlalchemy import select
+from wrapt import ObjectProxy
+
+from pickup.adapters.orm import OutboxMessage
+from pickup.notifier.process import notification_consumer
+from pickup.observability import tracing
+from pickup.outbox.relay import OutboxRelay, outbox_message
+from pickup.settings import Settings
+from pickup.worker.process import order_consumer
+from tests.helpers import app_client
+from tests.integration.test_worker import (
+    FAST,
+    consuming,
+    eventually,
+    log_rows,
+    open_shop,
+    pipeline_settings,
+    queue_url,
+)
+
+CHECKOUT = {
+    "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+    "items": [{"product_id": "croissant", "quantity": 2}, {"product_id": "bun", "quantity": 1}],
+}
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    yield exporter
+    tracing.shutdown_tracing()
+
+
+def traced_settings(make_settings: Callable[..., Settings], **overrides: Any) -> Settings:
+    return pipeline_settings(make_settings, tracing_enabled=True, **overrides)
+
+
+def by_id(spans: list[ReadableSpan]) -> dict[int, ReadableSpan]:
+    return {span.context.span_id: span for span in spans}
+
+
+def ancestors(span: ReadableSpan, spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    """``span``'s parent, its parent's parent... as far as the exported spans go."""
+    index, chain = by_id(spans), []
+    while span.parent is not None and span.parent.span_id in index:
+        span = index[span.parent.span_id]
+        chain.append(span)
+    return chain
+
+
+def one(spans: list[ReadableSpan], test: Callable[[ReadableSpan], bool]) -> ReadableSpan:
+    found = [span for span in spans if test(span)]
+    assert len(found) == 1, [span.name for span in found]
+    return found[0]
+
+
+async def test_one_trace_goes_from_the_checkout_through_the_worker_and_notifier_to_ses(
+    make_settings: Callable[..., Settings], db_engine: Any, redis: Any, spans: InMemorySpanExporter
+) -> None:
+    settings = traced_settings(make_settings)
+    assert tracing.configure_tracing(settings, "pickup-test", exporter=spans)
+    names = settings.names
+    async with open_shop(settings) as shop:
+        tracing.instrument_engine(shop.engine)  # as the worker's composition root does
+        async with app_client(settings) as http:
+            response = await http.post(
+                "/api/orders", json=CHECKOUT, headers={"Idempotency-Key": str(uuid.uuid4())}
+            )
+        assert response.status_code == 202, response.text
+        order_id = response.json()["order_id"]
+
+        async with consuming(order_consumer(shop, **FAST), notification_consumer(shop, **FAST)):
+
+            async def emailed() -> bool:
+                return bool(await log_rows(shop, channel="email", status="sent"))
+
+            await eventually(emailed)
+
+    finished = list(spans.get_finished_spans())
+    request = one(finished, lambda s: s.kind is SpanKind.SERVER and s.name == "POST /api/orders")
+    trace_id = request.context.trace_id
+    in_trace = [span for span in finished if span.context.trace_id == trace_id]
+
+    placed = one(in_trace, lambda s: s.name == f"{names.order_queue} publish")
+    worker = one(in_trace, lambda s: s.name == f"{names.order_queue} process")
+    confirmed = one(in_trace, lambda s: s.name == f"{names.order_events_topic} publish")
+    notifier = one(in_trace, lambda s: s.name == f"{names.notifications_queue} process")
+    send = one(in_trace, lambda s: s.name == "notification.send")
+    ses = one(in_trace, lambda s: s.attributes.get("rpc.method") == "SendEmail")
+
+    # Each hop's parent is the one before: the request, the outbox send, the worker, the
+    # event it published, the notifier, its send and the SES call.
+    assert placed.kind is SpanKind.PRODUCER and request in ancestors(placed, in_trace)
+    assert worker.kind is SpanKind.CONSUMER and worker.parent.span_id == placed.context.span_id
+    assert worker.attributes["pickup.outcome"] == "ack"
+    assert confirmed.kind is SpanKind.PRODUCER and worker in ancestors(confirmed, in_trace)
+    assert notifier.kind is SpanKind.CONSUMER and confirmed in ancestors(notifier, in_trace)
+    assert send.parent.span_id == notifier.context.span_id
+    assert send.attributes["pickup.order_id"] == order_id
+    assert send.attributes["notification.template"] == "order_confirmed"
+    assert ses.kind is SpanKind.CLIENT and ses.parent.span_id == send.context.span_id
+    assert [s.name for s in ancestors(ses, in_trace)][-1] == request.name
+
+    # The request's own work is in the trace too: SQL, Redis and DynamoDB calls.
+    below_request = [s for s in in_trace if request in ancestors(s, in_trace)]
+    systems = {
+        s.attributes.get("db.system") or s.attributes.get("db.system.name") for s in below_request
+    }
+    assert {"postgresql", "redis"} <= systems
+    assert any(s.attributes.get("rpc.service") == "DynamoDB" for s in below_request)
+    # Every span names the process's service.
+    assert {s.resource.attributes["service.name"] for s in in_trace} == {"pickup-test"}
+    # No personal data in span attributes.
+    assert "ada@example.com" not in json.dumps([dict(s.attributes) for s in in_trace], default=str)
+
+
+async def test_a_message_sent_later_by_the_relay_continues_the_trace_it_was_written_in(
+    make_settings: Callable[..., Settings], db_engine: Any, redis: Any, spans: InMemorySpanExporter
+) -> None:
+    settings = traced_settings(make_settings)
+    assert tracing.configure_tracing(settings, "pickup-test", exporter=spans)
+    async with open_shop(settings) as shop:
+        with tracing.span("checkout"):
+            async with shop.sessions.begin() as session:
+                row = outbox_message(
+                    kind="sqs",
+                    destination=settings.names.order_queue,
+                    message_type="order.placed",
+                    payload={"order_id": str(uuid.uuid4())},
+                    dedupe="test",
+                )
+                session.add(row)
+        assert "traceparent" in row.attributes  # captured when written, in the request
+
+        # Sent later, by the relay's loop, outside any span.
+        assert await OutboxRelay(shop).flush() == 1
+        sqs = await shop.aws.client("sqs")
+        received = await sqs.receive_message(
+            QueueUrl=await queue_url(shop, settings.names.order_queue),
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=1,
+        )
+    [message] = received["Messages"]
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    finished = list(spans.get_finished_spans())
+    checkout = one(finished, lambda s: s.name == "checkout")
+    publish = one(finished, lambda s: s.name == f"{settings.names.order_queue} publish")
+    assert publish.parent.span_id == checkout.context.span_id
+    # W3C traceparent: version-traceid-spanid-flags, naming the publish span.
+    _, trace_id, span_id, _ = attributes["traceparent"].split("-")
+    assert int(trace_id, 16) == checkout.context.trace_id
+    assert int(span_id, 16) == publish.context.span_id
+    assert attributes["event_type"] == "order.placed"
+
+
+async def test_with_tracing_off_nothing_is_instrumented_and_no_context_travels(
+    make_settings: Callable[..., Settings], db_engine: Any, redis: Any
+) -> None:
+    settings = pipeline_settings(make_settings)
+    assert not settings.tracing_enabled
+    assert tracing.configure_tracing(settings, "pickup-test") is False
+    assert not tracing.active()
+    async with open_shop(settings) as shop, app_client(settings) as http:
+        response = await http.post(
+            "/api/orders", json=CHECKOUT, headers={"Idempotency-Key": str(uuid.uuid4())}
+        )
+        assert response.status_code == 202
+        middleware = [m.cls.__name__ for m in http._transport.app.user_middleware]  # type: ignore[attr-defined]
+        async with shop.sessions() as session:
+            attributes = await session.scalar(select(OutboxMessage.attributes))
+    assert "OpenTelemetryMiddleware" not in middleware
+    # The instrumentors wrap with wrapt proxies; none is left in place.
+    assert not isinstance(AioBaseClient.__dict__["_make_api_call"], ObjectProxy)
+    assert not isinstance(Redis.__dict__["execute_command"], ObjectProxy)
+    assert attributes == {"event_type": "order.placed"}
+
+
+def test_tracing_off_loads_no_sdk_and_otel_sdk_disabled_wins(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert tracing.configure_tracing(make_settings(tracing_enabled=True), "pickup-test") is False
+    assert not tracing.active()
+
+    # A fresh interpreter builds the app with tracing off: no tracing SDK, instrumentation or
+    # exporter is even imported, and the tracer provider stays the API's no-op proxy. (redis-py
+    # imports the metrics SDK for its own, unused, observability module.)
+    program = (
+        "import sys\n"
+        "from opentelemetry import trace\n"
+        "from pickup.api.app import create_app\n"
+        "from pickup.settings import load_settings\n"
+        "create_app(load_settings(database_url='postgresql://x@db/x', redis_url='redis://r',"
+        " env='test'))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk.trace',"
+        " 'opentelemetry.instrumentation', 'opentelemetry.exporter'))))\n"
+        "print(type(trace.get_tracer_provider()).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PICKUP_", "OTEL_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.split() == ["[]", "ProxyTracerProvider"]
