@@ -164,7 +164,9 @@ def test_uvicorn_lines_go_through_the_same_json_handler(capsys: pytest.CaptureFi
     handlers, level = root.handlers[:], root.level
     try:
         logging.config.dictConfig(logging_config(settings_for(log_level="INFO")))
-        logging.getLogger("uvicorn.error").info("Application startup complete.")
+        logging.getLogger("uvicorn.error").info(
+            "Application startup complete.", extra={"color_message": "\x1b[1mApplication\x1b[0m"}
+        )
         logging.getLogger("pickup.orders").info("order.placed email=%s", "ada@example.com")
     finally:
         root.handlers[:] = handlers
@@ -172,3 +174,4 @@ def test_uvicorn_lines_go_through_the_same_json_handler(capsys: pytest.CaptureFi
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [line["event"] for line in lines] == ["uvicorn.error", "order.placed"]
     assert lines[1]["email"] == "a***@example.com"
+    assert "color_message" not in lines[0]  # uvicorn's coloured copy of the message

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from pickup.cli.common import configure_logging, friendly_errors, load_or_exit
+from pickup.cli.common import (
+    access_log,
+    configure_logging,
+    friendly_errors,
+    load_or_exit,
+    logging_config,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,6 +76,9 @@ def api(host: str | None, port: int | None, workers: int, metrics_port: int | No
             forwarded_allow_ips=settings.forwarded_allow_ips,
             timeout_graceful_shutdown=5,
             log_level=settings.log_level.lower(),
+            # uvicorn applies it in each worker process too: every line in one format.
+            log_config=logging_config(settings),
+            access_log=access_log(settings),
         )
 
 

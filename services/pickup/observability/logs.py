@@ -40,6 +40,8 @@ _RECORD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
     "taskName",
 }
 _RESERVED = {"timestamp", "level", "event", "message", "logger", "trace_id", "span_id"}
+# uvicorn's copy of its message with terminal colours: noise in a JSON line.
+_DROPPED = {"color_message"}
 
 _order_id: ContextVar[str | None] = ContextVar("pickup_log_order_id", default=None)
 
@@ -129,7 +131,7 @@ class JsonFormatter(logging.Formatter):
                 if name not in _RESERVED:
                     document.setdefault(name, value.strip())
         for name, value in record.__dict__.items():
-            if name not in _RECORD_ATTRIBUTES and name not in _RESERVED:
+            if name not in _RECORD_ATTRIBUTES and name not in _RESERVED | _DROPPED:
                 document[name] = value
         if "order_id" not in document and (order_id := _order_id.get()) is not None:
             document["order_id"] = order_id

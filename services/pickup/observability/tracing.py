@@ -172,7 +172,10 @@ def instrument_app(app: FastAPI) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=_state.provider, excluded_urls=EXCLUDED_URLS
+        app,
+        tracer_provider=_state.provider,
+        excluded_urls=EXCLUDED_URLS,
+        exclude_spans=["receive", "send"],  # one span per ASGI message is noise
     )
 
 
