@@ -5,6 +5,14 @@
   reservation that did not happen.
 - A checkout stuck past the grace period finds its intent gone and gives up with a 503,
   so the stock the sweeper released is never sold twice.
+- Redis down: the menu is still served (from DynamoDB); cart writes answer a 503 problem.
+- PostgreSQL down: checkout answers a 503 problem and holds no stock, even when the outage
+  starts after the reservation was made.
+- SQS refusing: orders are still accepted into the outbox and reach the queue once it is
+  back.
+
+Outages are made with :class:`bench.chaos.proxy.CuttableProxy` in front of the shared
+servers: cutting it resets every connection and refuses new ones, as a vanished host would.
 """
 
 from __future__ import annotations
@@ -15,22 +23,28 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import pytest
+from bench.chaos.proxy import CuttableProxy
 from sqlalchemy import func, select
 
-from pickup.adapters.orm import Order, ReservationIntent
+from pickup.adapters.orm import Order, OutboxMessage, ReservationIntent
 from pickup.core.inventory import StockLine
 from pickup.orders import repository
 from pickup.orders.schemas import CheckoutRequest
 from pickup.orders.service import ReservationLapsed, place_order
+from pickup.outbox.relay import OutboxRelay
+from pickup.provisioning import bootstrap
 from pickup.runtime import Resources
 from pickup.settings import Settings
 from pickup.worker.sweeper import release_orphaned_reservations
+from tests.helpers import app_client
 from tests.integration.test_worker import eventually, open_shop, pipeline_settings
 from tests.services import ROOT, Services
 
@@ -220,3 +234,182 @@ async def test_a_checkout_stuck_past_its_grace_gives_up_after_the_sweeper_releas
     assert retried.status == 202
     assert await stock(shop, "bun") == (10, 4, 6)
     assert await counts(shop) == (1, 0)
+
+
+# --- Outages ------------------------------------------------------------------------------
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def proxies() -> Iterator[Callable[[str], tuple[CuttableProxy, str]]]:
+    """``proxy(url)``: a cuttable proxy in front of the server of ``url``, and the URL
+    through it."""
+    started: list[CuttableProxy] = []
+
+    def proxy(url: str) -> tuple[CuttableProxy, str]:
+        parts = urlsplit(url)
+        assert parts.hostname is not None and parts.port is not None
+        line = CuttableProxy(parts.hostname, parts.port).start()
+        started.append(line)
+        netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{line.port}")
+        return line, urlunsplit(parts._replace(netloc=netloc))
+
+    yield proxy
+    for line in started:
+        line.close()
+
+
+def order_json(items: list[tuple[str, int]]) -> dict[str, Any]:
+    return {
+        "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "items": [{"product_id": pid, "quantity": qty} for pid, qty in items],
+    }
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    problem = response.json()
+    assert problem["type"] and problem["title"] and problem["detail"]
+    return problem
+
+
+async def test_while_redis_is_down_the_menu_is_served_and_cart_writes_answer_503(
+    make_settings: Callable[..., Settings],
+    services: Services,
+    proxies: Callable[[str], tuple[CuttableProxy, str]],
+    db_engine: Any,
+    redis: Any,
+) -> None:
+    line, redis_url = proxies(services.redis_url)
+    settings = pipeline_settings(make_settings, redis_url=redis_url)
+    async with open_shop(settings), app_client(settings) as client:
+        assert (await client.get("/api/menu")).status_code == 200  # cached in Redis
+        added = await client.post("/api/cart/add", json={"product_id": "bun", "quantity": 1})
+        assert added.status_code in (200, 201), added.text
+
+        with line.down():
+            menu = await client.get("/api/menu")
+            assert menu.status_code == 200
+            names = {p["id"] for c in menu.json()["categories"] for p in c["products"]}
+            assert names == {"croissant", "bun"}  # from DynamoDB
+            page = await client.get("/", headers={"Accept": "text/html"})
+            assert page.status_code == 200
+            assert "Croissant" in page.text
+            refused = await client.post(
+                "/api/cart/add", json={"product_id": "croissant", "quantity": 1}
+            )
+            problem = assert_problem(refused, 503)
+            assert "try again" in problem["detail"]
+            assert refused.headers["Retry-After"]
+
+        async def cart_writable() -> bool:
+            again = await client.post(
+                "/api/cart/add", json={"product_id": "croissant", "quantity": 1}
+            )
+            return again.status_code in (200, 201)
+
+        await eventually(cart_writable)  # back by itself once Redis answers again
+
+
+async def test_while_postgresql_is_down_checkout_answers_503_and_holds_no_stock(
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    proxies: Callable[[str], tuple[CuttableProxy, str]],
+    db_engine: Any,
+    redis: Any,
+) -> None:
+    line, proxied = proxies(database_url)
+    settings = pipeline_settings(
+        make_settings, database_url=proxied, reservation_intent_grace_seconds=GRACE
+    )
+    async with open_shop(settings) as shop, app_client(settings) as client:
+        with line.down():
+            refused = await client.post(
+                "/api/orders",
+                json=order_json([("croissant", 2)]),
+                headers={"Idempotency-Key": "key-aaaa"},
+            )
+            assert_problem(refused, 503)
+            assert refused.headers["Retry-After"]
+        assert await stock(shop, "croissant") == (30, 0, 30)
+
+        # The outage starts after the reservation: the order insert is waiting on a lock
+        # (held on a direct connection) when the line to PostgreSQL is cut.
+        holder = await lock_orders(database_url)
+        try:
+            checkout = asyncio.create_task(
+                client.post(
+                    "/api/orders",
+                    json=order_json([("bun", 3)]),
+                    headers={"Idempotency-Key": "key-bbbb"},
+                )
+            )
+
+            async def reserved() -> bool:
+                return await stock(shop, "bun") == (10, 3, 7)
+
+            await eventually(reserved)
+            await eventually(lambda: waiting_on_a_lock(holder))
+            line.cut()
+            answer = await checkout
+        finally:
+            await holder.execute("ROLLBACK")
+            await holder.close()
+        assert_problem(answer, 503)
+        assert await stock(shop, "bun") == (10, 0, 10)  # released at once, PostgreSQL or not
+        line.restore()
+
+        # Once PostgreSQL is back orders go through again. The failed request's key could
+        # not be given back while PostgreSQL was down: it answers "in progress" (409, retry)
+        # until its claim lapses. The intent it left behind is cleared without a release.
+        async def accepted() -> bool:
+            retried = await client.post(
+                "/api/orders",
+                json=order_json([("bun", 3)]),
+                headers={"Idempotency-Key": "key-cccc"},
+            )
+            return retried.status_code == 202
+
+        await eventually(accepted)
+        same_key = await client.post(
+            "/api/orders", json=order_json([("bun", 3)]), headers={"Idempotency-Key": "key-bbbb"}
+        )
+        assert assert_problem(same_key, 409)["type"].endswith("/idempotency-key-in-progress")
+        assert await release_orphaned_reservations(shop, now=after_grace()) == 0
+        assert await stock(shop, "bun") == (10, 3, 7)
+        assert await counts(shop) == (1, 0)
+
+
+async def test_while_sqs_refuses_orders_are_accepted_and_reach_the_queue_once_it_is_back(
+    shop: Resources, shop_settings: Settings
+) -> None:
+    sqs = await shop.aws.client("sqs")
+    queue = shop_settings.names.order_queue
+    url = (await sqs.get_queue_url(QueueName=queue))["QueueUrl"]
+    await sqs.delete_queue(QueueUrl=url)
+
+    placed = await place_order(
+        shop, checkout_request([("croissant", 1)]), idempotency_key="q", cart_id=None
+    )
+    assert placed.status == 202
+    async with shop.sessions() as session:
+        row = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.message_type == "order.placed")
+        )
+    assert row is not None and row.sent_at is None and row.attempts >= 1
+
+    await bootstrap(shop_settings)  # SQS is back
+    relay = OutboxRelay(shop)
+
+    async def relayed() -> bool:
+        await relay.flush()
+        async with shop.sessions() as session:
+            message = await session.get(OutboxMessage, row.id)
+        return message is not None and message.sent_at is not None
+
+    await eventually(relayed, within=30, interval=0.5)
+    received = await sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+    bodies = [json.loads(message["Body"]) for message in received.get("Messages", [])]
+    assert [body["order_id"] for body in bodies] == [placed.body["order_id"]]

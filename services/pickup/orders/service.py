@@ -245,7 +245,7 @@ async def _place(
             resources,
             request,
             idempotency_key,
-            order_id,
+            intent,
             lines,
             products,
             candidates,
@@ -253,7 +253,7 @@ async def _place(
             now,
         )
     except BaseException:
-        await _release_after_failure(resources, order_id, lines)
+        await _release_after_failure(resources, intent, lines)
         raise
 
     relay = OutboxRelay(resources)
@@ -273,6 +273,7 @@ class _Intent:
     order_id: uuid.UUID
     recorded: bool = False
     maybe_held: bool = False
+    committing: bool = False
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,7 @@ async def _persist(
     resources: Resources,
     request: CheckoutRequest,
     idempotency_key: str,
-    order_id: uuid.UUID,
+    intent: _Intent,
     lines: list[StockLine],
     products: dict[str, ProductWithInventory],
     candidates: list[datetime],
@@ -293,11 +294,13 @@ async def _persist(
     now: datetime,
 ) -> tuple[_Persisted, dict[str, Any]]:
     settings = resources.settings
+    order_id = intent.order_id
     rules = settings.slot_rules
     token = secrets.token_urlsafe(24)
     detail = "Your order could not be saved right now; nothing was charged or held. Please retry."
     for attempt in range(CODE_ATTEMPTS):
         code = new_order_code()
+        intent.committing = False
         try:
             async with repository.database_errors(detail), resources.sessions.begin() as session:
                 slot = await _book_first_free(
@@ -377,6 +380,7 @@ async def _persist(
                     body=body,
                     order_id=order_id,
                 )
+                intent.committing = True  # from here on, whether it committed may be unknown
             return _Persisted(order_id, [message.id]), body
         except IntegrityError as error:
             # Only a clash of the random counter code is worth another try.
@@ -400,14 +404,30 @@ async def _book_first_free(
 
 
 async def _release_after_failure(
-    resources: Resources, order_id: uuid.UUID, lines: list[StockLine]
+    resources: Resources, intent: _Intent, lines: list[StockLine]
 ) -> None:
     """Compensation: the order was not saved, so the stock it holds goes back on sale.
 
-    Decided by the intent, under its row lock: gone means the order was saved after all (the
-    error came after the commit) or the sweeper released it. If this fails (PostgreSQL or
-    DynamoDB down), the intent stays and the sweeper releases the stock after its grace.
+    Failed before its COMMIT was sent, the order certainly was not saved: the stock is
+    released at once, PostgreSQL or not. Otherwise the intent decides, under its row lock:
+    gone means the order was saved after all (the error came after the commit) or the
+    sweeper released it. If this fails, the intent stays and the sweeper releases the stock
+    after its grace; the products' holds make every later attempt a no-op.
     """
+    order_id = intent.order_id
+    if not intent.committing:
+        for attempt in range(3):
+            try:
+                await resources.inventory.release_held(lines, order_id=str(order_id))
+                intent.maybe_held = False
+                logger.info("checkout.reservation_released order_id=%s", order_id)
+                return
+            except ServiceUnavailable:
+                await asyncio.sleep(0.2 * 2**attempt)
+            except Exception:
+                break
+        logger.error("checkout.compensation_deferred order_id=%s", order_id)
+        return
     for attempt in range(3):
         try:
             async with repository.database_errors(""), resources.sessions.begin() as session:
