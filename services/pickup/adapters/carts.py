@@ -42,7 +42,12 @@ return {wanted, redis.call('HLEN', KEYS[1])}
 
 # As _ADD, with the line's stock cap (ARGV[6]) checked first and the whole cart returned, so a
 # checked add is one round trip: {-3, quantity in cart} when the line would pass the cap.
+# With a guard (KEYS[2], field ARGV[7] must equal ARGV[8]), {-4, 0} when it does not: the cap
+# was computed from data that has changed since, and nothing was written.
 _ADD_CAPPED = """
+if KEYS[2] and redis.call('HGET', KEYS[2], ARGV[7]) ~= ARGV[8] then
+  return {-4, 0}
+end
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local wanted = current + tonumber(ARGV[2])
 if wanted > tonumber(ARGV[6]) then
@@ -129,6 +134,10 @@ class LineCapExceeded(Exception):
         self.in_cart = in_cart
 
 
+class GuardChanged(Exception):
+    """A guarded add found its guard changed: the cap may be stale; nothing was written."""
+
+
 def new_cart_id() -> str:
     """An unguessable cart id (32 url-safe characters): it is the only key to the cart."""
     return secrets.token_urlsafe(24)
@@ -181,17 +190,40 @@ class CartStore:
         return await self._write(self._add, key, product_id, quantity)
 
     async def add_capped(
-        self, cart_id: str, product_id: str, quantity: int, cap: int
+        self,
+        cart_id: str,
+        product_id: str,
+        quantity: int,
+        cap: int,
+        *,
+        guard: tuple[str, str, str] | None = None,
     ) -> dict[str, int]:
         """Add ``quantity`` unless the line would then hold more than ``cap`` (the stock the
-        caller checked; :class:`LineCapExceeded` then); returns the cart's lines after it."""
+        caller checked; :class:`LineCapExceeded` then); returns the cart's lines after it.
+
+        ``guard`` is ``(hash key, field, value)`` the cap was computed under: if the field
+        holds anything else when the script runs, :class:`GuardChanged` and nothing written.
+        """
         key = self.key(cart_id)
         require_product_id(product_id)
         if _not_int(quantity) or quantity < 1:
             raise InvalidInput(f"quantity must be at least 1, got {quantity!r}", "quantity")
-        args = [product_id, quantity, self.max_lines, self.max_quantity, self.ttl_seconds, cap]
+        keys = [key]
+        args: list[str | int] = [
+            product_id,
+            quantity,
+            self.max_lines,
+            self.max_quantity,
+            self.ttl_seconds,
+            cap,
+        ]
+        if guard is not None:
+            keys.append(guard[0])
+            args += [guard[1], guard[2]]
         with self._translate_errors():
-            result, detail = await self._add_capped(keys=[key], args=args)
+            result, detail = await self._add_capped(keys=keys, args=args)
+        if result == -4:
+            raise GuardChanged
         if result == -3:
             raise LineCapExceeded(int(detail))
         if result == -2:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pickup.adapters.carts import LineCapExceeded
+from pickup.adapters.carts import GuardChanged, LineCapExceeded
 from pickup.cart.schemas import CartLine, CartTotals, CartView, LineIssue
 from pickup.core.inventory import InsufficientStock, ProductWithInventory, Shortfall, UnknownProduct
+from pickup.menu.cache import MENU_KEY
 from pickup.menu.schemas import Stock
-from pickup.menu.service import catalogue, product_stock, products_by_id
+from pickup.menu.service import catalogue, last_parsed, product_stock, products_by_id
 from pickup.runtime import Resources
 
 
@@ -61,23 +62,48 @@ async def view_cart(resources: Resources, cart_id: str | None) -> CartView:
 async def add_item(resources: Resources, cart_id: str, product_id: str, quantity: int) -> CartView:
     """Add ``quantity`` units to the product's line (the line is created if needed).
 
-    The hot path of a shop: the product comes from the menu cache (its parsed copy is kept
-    in-process while the cache is unchanged), and the stock check, the write and the read of
-    the whole cart are one Redis script, given the most the line may hold.
+    The hot path of a shop, one Redis round trip when this process has parsed the current
+    menu cache: the line's cap comes from that parsed copy, and the cart's script checks that
+    the cache still holds that copy (its version stamp), checks the cap, writes and returns
+    the whole cart, all in one step. A changed cache, or none parsed yet, takes the long way:
+    read the cache (refilled from DynamoDB if it missed), then the same script unguarded.
     """
+    last = last_parsed()
+    if last is not None and (product := last[1].get(product_id)) is not None:
+        version, known = last
+        try:
+            lines = await _add_within_cap(
+                resources, cart_id, product, quantity, guard=(MENU_KEY, "version", version)
+            )
+        except GuardChanged:
+            pass
+        else:
+            return _view(resources, lines, await products_by_id(resources, lines, known=known))
     known = await catalogue(resources)
     product = (await products_by_id(resources, [product_id], known=known)).get(product_id)
     if product is None:
         raise UnknownProduct([product_id])
+    lines = await _add_within_cap(resources, cart_id, product, quantity)
+    products = await products_by_id(resources, lines, known=known)
+    products[product_id] = product
+    return _view(resources, lines, products)
+
+
+async def _add_within_cap(
+    resources: Resources,
+    cart_id: str,
+    product: ProductWithInventory,
+    quantity: int,
+    guard: tuple[str, str, str] | None = None,
+) -> dict[str, int]:
     try:
-        lines = await resources.carts.add_capped(cart_id, product_id, quantity, _line_cap(product))
+        return await resources.carts.add_capped(
+            cart_id, product.id, quantity, _line_cap(product), guard=guard
+        )
     except LineCapExceeded as refused:
         reason = "insufficient" if product.is_available else "unavailable"
         in_cart = refused.in_cart
         raise CartStockLimit(product, in_cart + quantity, in_cart, reason) from None
-    products = await products_by_id(resources, lines, known=known)
-    products[product_id] = product
-    return _view(resources, lines, products)
 
 
 async def set_item_quantity(

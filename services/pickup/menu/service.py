@@ -59,13 +59,26 @@ def build_menu(products: list[ProductWithInventory]) -> Menu:
 _PRODUCTS = TypeAdapter(list[ProductWithInventory])
 
 
+# The last menu document this process served. Its ETag is a digest of its bytes, so when the
+# cache still names that ETag only the ETag (a few bytes) crosses the network, not the menu.
+_last_document: CachedBody | None = None
+
+
 async def menu_document(resources: Resources) -> CachedBody:
     """The menu as served: cached JSON bytes and their ETag, rebuilt from DynamoDB on a miss."""
-    cached = await cache.read_body(resources.redis)
-    if cached is not None:
-        return cached
-    document, _products = await _refill(resources)
-    return document
+    global _last_document
+    last = _last_document
+    if last is not None:
+        etag = await cache.read_etag(resources.redis)
+        if etag == last.etag:
+            return last
+        cached = None if etag is None else await cache.read_body(resources.redis, count=False)
+    else:
+        cached = await cache.read_body(resources.redis)
+    if cached is None:
+        cached, _products = await _refill(resources)
+    _last_document = cached
+    return cached
 
 
 # The products of the last cached copy this process parsed, under that copy's version stamp.
@@ -74,6 +87,13 @@ async def menu_document(resources: Resources) -> CachedBody:
 # stores a new stamp), so while the stamp is the same the parsed (frozen) products are reused
 # and only the stamp crosses the network.
 _last_parsed: tuple[str, dict[str, ProductWithInventory]] | None = None
+
+
+def last_parsed() -> tuple[str, dict[str, ProductWithInventory]] | None:
+    """The version stamp and products of the cached copy this process parsed last, without
+    asking Redis whether it is still the current one (a caller checks the stamp itself,
+    e.g. inside its own Redis script). Shared: callers must not change it."""
+    return _last_parsed
 
 
 async def cached_products(resources: Resources) -> dict[str, ProductWithInventory] | None:
