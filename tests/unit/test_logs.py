@@ -101,10 +101,12 @@ def test_the_order_context_names_the_order_on_every_record_inside_it(capture: An
     with order_context(order_id):
         logger.info("inventory.reserved lines=%s", 2)
         logger.info("outbox.sent order_id=%s", "explicit")
-    logger.info("outbox.idle")
-    inside, explicit, outside = records()
+        logger.info("notification.sent order_id=%s", None)
+    logger.info("outbox.idle order_id=%s", None)
+    inside, explicit, unknown, outside = records()
     assert inside["order_id"] == str(order_id)
     assert explicit["order_id"] == "explicit"  # what the call says wins
+    assert unknown["order_id"] == str(order_id)  # a call that does not know keeps the context's
     assert "order_id" not in outside
 
 

@@ -148,7 +148,9 @@ async def deliver(
         await repository.lock_dedupe_key(session, key)
         sent, attempts = await repository.attempts(session, key)
         if sent:
-            logger.info("notification.duplicate key=%s", redact(key))
+            logger.info(
+                "notification.duplicate order_id=%s key=%s", notification.order_id, redact(key)
+            )
             NOTIFICATIONS.labels(notification.channel, "duplicate").inc()
             return Delivery.ALREADY_SENT
         if attempts and not retry_after_failure:
@@ -174,14 +176,16 @@ async def deliver(
     NOTIFICATIONS.labels(notification.channel, "sent" if failed is None else "failed").inc()
     if failed is not None:
         logger.warning(
-            "notification.failed key=%s attempt=%s error=%s",
+            "notification.failed order_id=%s key=%s attempt=%s error=%s",
+            notification.order_id,
             redact(key),
             attempts + 1,
             redact(failed.error),
         )
         raise failed
     logger.info(
-        "notification.sent channel=%s template=%s key=%s",
+        "notification.sent order_id=%s channel=%s template=%s key=%s",
+        notification.order_id,
         notification.channel,
         notification.template,
         redact(key),

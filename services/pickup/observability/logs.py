@@ -128,7 +128,8 @@ class JsonFormatter(logging.Formatter):
             document["trace_id"], document["span_id"] = ids
         if event:
             for name, value in FIELD.findall(message[event.end() :]):
-                if name not in _RESERVED:
+                # `order_id=None` (not known here) is no field, nor hides the context's order.
+                if name not in _RESERVED and value.strip() not in {"", "None"}:
                     document.setdefault(name, value.strip())
         for name, value in record.__dict__.items():
             if name not in _RECORD_ATTRIBUTES and name not in _RESERVED | _DROPPED:

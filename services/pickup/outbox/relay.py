@@ -79,9 +79,10 @@ class OutboxRelay:
                     backoff = min(timedelta(seconds=2**message.attempts), MAX_BACKOFF)
                     message.next_attempt_at = datetime.now(UTC) + backoff
                     logger.warning(
-                        "outbox.send_failed id=%s type=%s attempts=%s error=%s",
+                        "outbox.send_failed id=%s type=%s order_id=%s attempts=%s error=%s",
                         message.id,
                         message.message_type,
+                        message.payload.get("order_id"),
                         message.attempts,
                         message.last_error,
                     )
