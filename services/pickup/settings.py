@@ -186,6 +186,11 @@ class Settings(BaseSettings):
         pattern=r"^https?://\S+$",
         description="an http(s) URL under which every alert's runbook <Alert>.md lives",
     )
+    alarm_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="CloudWatch alarm thresholds other than the defaults, as JSON such as "
+        '{"PickupQueueBacklog": 500} (names: the alerts of docs/runbooks)',
+    )
 
     # --- HTTP ----------------------------------------------------------------------------
     http_host: str = Field("127.0.0.1", description="the address the API listens on")

@@ -24,6 +24,7 @@ from pickup.observability.cloudwatch import METRIC_NAMES, SERVICES, ZERO_FILLED
 from pickup.observability.monitoring import (
     ALERTS,
     PUBLISHED_BY,
+    MonitoringConfigError,
     alarm_name,
     bootstrap_monitoring,
     dashboard_name,
@@ -267,3 +268,36 @@ def test_the_cli_flag_creates_the_monitoring_and_a_second_run_has_nothing_to_do(
 
     without = runner.invoke(main, ["bootstrap"])
     assert "cloudwatch" not in without.output
+
+    monkeypatch.setenv("PICKUP_ALARM_THRESHOLDS", '{"PickupNoSuchAlarm": 1}')
+    refused = runner.invoke(main, ["bootstrap", "--monitoring"])
+    assert refused.exit_code == 2
+    assert "PICKUP_ALARM_THRESHOLDS names no alarm: PickupNoSuchAlarm" in refused.output
+
+
+async def test_thresholds_can_be_set_per_alarm_and_unknown_names_are_refused(
+    make_settings: Callable[..., Settings], aws: AWSClients
+) -> None:
+    settings = make_settings(
+        alarm_thresholds={"PickupQueueBacklog": 500, "PickupHighLatency": 2000}
+    )
+    try:
+        await bootstrap_monitoring(settings)
+        alarms = await _alarms(aws, settings)
+        assert alarms[alarm_name(settings, "PickupQueueBacklog")]["Threshold"] == 500.0
+        assert alarms[alarm_name(settings, "PickupHighLatency")]["Threshold"] == 2000.0
+        assert alarms[alarm_name(settings, "PickupDeadLetters")]["Threshold"] == 0.0
+    finally:
+        cloudwatch = await aws.client("cloudwatch")
+        alarms = await _alarms(aws, settings)
+        if alarms:
+            await cloudwatch.delete_alarms(AlarmNames=list(alarms))
+        await cloudwatch.delete_dashboards(DashboardNames=[dashboard_name(settings)])
+    typo = make_settings(alarm_topic="typo-alarms", alarm_thresholds={"PickupQueueBacklogg": 1})
+    with pytest.raises(MonitoringConfigError, match="PickupQueueBacklogg"):
+        await bootstrap_monitoring(typo)
+    assert not [
+        arn
+        for arn in await _topic_arns(aws)
+        if arn.endswith(":" + typo.resource_prefix + "-typo-alarms")
+    ]

@@ -181,6 +181,7 @@ PICKUP_SQS_VISIBILITY_TIMEOUT_SECONDS: {{ $c.sqsVisibilityTimeoutSeconds | quote
 PICKUP_SES_SENDER: {{ $c.sesSender | quote }}
 PICKUP_ALARM_TOPIC: {{ $c.alarmTopic | toString | quote }}
 PICKUP_RUNBOOK_BASE_URL: {{ $c.runbookBaseUrl | toString | quote }}
+PICKUP_ALARM_THRESHOLDS: {{ $c.alarmThresholds | toJson | quote }}
 PICKUP_ADMIN_EMAIL: {{ $c.adminEmail | quote }}
 PICKUP_DB_POOL_SIZE: {{ $c.dbPoolSize | quote }}
 PICKUP_DB_MAX_OVERFLOW: {{ $c.dbMaxOverflow | quote }}

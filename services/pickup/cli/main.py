@@ -110,9 +110,13 @@ def bootstrap_command(monitoring: bool) -> None:
     settings = load_or_exit()
     steps = run_bootstrap(settings)
     if monitoring:
-        from pickup.observability.monitoring import bootstrap_monitoring
+        from pickup.cli.common import fail
+        from pickup.observability.monitoring import MonitoringConfigError, bootstrap_monitoring
 
-        steps += asyncio.run(bootstrap_monitoring(settings))
+        try:
+            steps += asyncio.run(bootstrap_monitoring(settings))
+        except MonitoringConfigError as error:
+            fail(str(error))
     for step in steps:
         click.echo(str(step))
     click.echo(summary(steps))

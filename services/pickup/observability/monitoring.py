@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -141,6 +141,10 @@ def _returned(query: dict[str, Any]) -> dict[str, Any]:
     return {**query, "ReturnData": True}
 
 
+class MonitoringConfigError(ValueError):
+    """The monitoring settings name something that does not exist; the message says what."""
+
+
 # --- Alarms -------------------------------------------------------------------------------
 
 
@@ -182,7 +186,22 @@ class AlarmSpec:
 
 
 def alarm_specs(settings: Settings) -> list[AlarmSpec]:
-    """One alarm per alert of :data:`ALERTS`, thresholds as the chart's PrometheusRule."""
+    """One alarm per alert of :data:`ALERTS`; ``PICKUP_ALARM_THRESHOLDS`` overrides thresholds."""
+    overrides = settings.alarm_thresholds
+    unknown = sorted(set(overrides) - set(ALERTS))
+    if unknown:
+        raise MonitoringConfigError(
+            f"PICKUP_ALARM_THRESHOLDS names no alarm: {', '.join(unknown)} "
+            f"(alarms: {', '.join(ALERTS)})"
+        )
+    return [
+        replace(spec, threshold=overrides[spec.alert]) if spec.alert in overrides else spec
+        for spec in _default_alarm_specs(settings)
+    ]
+
+
+def _default_alarm_specs(settings: Settings) -> list[AlarmSpec]:
+    """The alarms with the chart's default thresholds (the queue age excepted, see its runbook)."""
     names = settings.names
     work_queues = [names.order_queue, names.notifications_queue]
     dead_letter_queues = [names.order_dlq, names.notifications_dlq]
@@ -518,9 +537,9 @@ def _error_code(error: ClientError) -> str:
 
 class MonitoringProvisioner(Provisioner):
     async def provision(self) -> list[Step]:
+        specs = alarm_specs(self.settings)  # refuses unknown alarm names before any write
         steps, topic_arn = await self._alarm_topic()
         cloudwatch = await self.clients.client("cloudwatch")
-        specs = alarm_specs(self.settings)
         requests = [spec.request(self.settings, topic_arn) for spec in specs]
         current = await self._alarms([request["AlarmName"] for request in requests])
         for request in requests:
