@@ -34,8 +34,9 @@ services: install services-install ## Start PostgreSQL, Redis and moto for the t
 browser-install: ## Install Chromium for the browser tests where missing
 	@bash scripts/install-browser.sh
 
-chart-tools: ## Fetch helm, kubectl and the manifest checkers into .cache/tools
+chart-tools: ## Fetch helm, kubectl and the manifest checkers into .cache/tools; promtool from Debian
 	$(PYTHON) scripts/chart_tools.py install --checkov --allow-offline
+	@bash scripts/install-promtool.sh
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check services operators tests migrations scripts bench
