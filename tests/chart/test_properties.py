@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from tests.chart.conftest import (
+    CHART,
     RELEASE,
     Chart,
     by_name,
@@ -221,6 +222,17 @@ def test_the_bootstrap_job_is_off_for_eks_and_runs_after_the_dev_services_on_kin
     assert kind_job["spec"]["template"]["spec"]["containers"][0]["args"] == ["bootstrap"]
     # moto and PostgreSQL are release resources on kind: they exist only after install.
     assert kind_job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+
+
+def test_the_bootstrap_job_creates_the_monitoring_when_asked(chart: Chart) -> None:
+    documents = chart.template(
+        [CHART / "ci" / "kind-values.yaml"], sets=["bootstrap.monitoring=true"]
+    )
+    job = by_name(documents, "Job", f"{RELEASE}-bootstrap")
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "bootstrap",
+        "--monitoring",
+    ]
 
 
 def _all_env_names(documents: list[dict[str, Any]]) -> set[str]:
