@@ -60,18 +60,34 @@ class CachedBody:
     etag: str
 
 
-async def read_body(redis: Any) -> CachedBody | None:
-    """The cached menu response, or ``None`` on a miss or when Redis cannot be reached."""
+async def read_body(redis: Any, *, count: bool = True) -> CachedBody | None:
+    """The cached menu response, or ``None`` on a miss or when Redis cannot be reached.
+
+    ``count=False`` after a :func:`read_etag` that already counted this request."""
     try:
         body, etag = await redis.hmget(MENU_KEY, ["body", "etag"])
     except RedisError as error:
         _outage("menu.cache_read_failed", error)
         return None
     if body is None or etag is None:
-        _MENU_MISS.inc()
+        if count:
+            _MENU_MISS.inc()
         return None
-    _MENU_HIT.inc()
+    if count:
+        _MENU_HIT.inc()
     return CachedBody(_bytes(body), _text(etag))
+
+
+async def read_etag(redis: Any) -> str | None:
+    """The cached menu's ETag alone (a few bytes: whoever holds the body it names needs no
+    more), or ``None`` on a miss or when Redis cannot be reached. Counts the hit or miss."""
+    try:
+        etag = await redis.hget(MENU_KEY, "etag")
+    except RedisError as error:
+        _outage("menu.cache_read_failed", error)
+        return None
+    (_MENU_MISS if etag is None else _MENU_HIT).inc()
+    return None if etag is None else _text(etag)
 
 
 async def read_products(redis: Any) -> str | bytes | None:
