@@ -57,7 +57,7 @@ class _RequestScope(dict[str, Any]):
     second time (the cost of doing so grows with the number of routes).
     """
 
-    __slots__ = ("in_progress", "method", "middleware", "root_path")
+    __slots__ = ("in_progress", "label", "method", "middleware", "root_path")
 
     def __setitem__(self, key: str, value: Any) -> None:
         dict.__setitem__(self, key, value)
@@ -71,14 +71,14 @@ class _RequestScope(dict[str, Any]):
 
     def _routed(self) -> None:
         if self.in_progress is None:
-            self.in_progress = self.middleware._in_progress(self.method, self.template())
+            self.label = str(getattr(self["route"], "path", None) or UNMATCHED)
+            self.in_progress = self.middleware._in_progress(self.method, self.label)
             self.in_progress.inc()
 
     def template(self) -> str:
         """The route template, ``<mount>/{path}`` inside a mounted app, else ``<unmatched>``."""
-        route = self.get("route")
-        if route is not None:
-            return str(getattr(route, "path", None) or UNMATCHED)
+        if self.label is not None:
+            return self.label
         root_path = self.get("root_path", "")
         if root_path != self.root_path:  # a mount took it (the static files)
             return f"{root_path}/{{path}}"
@@ -127,6 +127,7 @@ class PrometheusMiddleware:
         request.middleware = self
         request.method = method
         request.in_progress = None
+        request.label = None
         request.root_path = scope.get("root_path", "")
         started = time.perf_counter()
         status = 0
