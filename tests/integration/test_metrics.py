@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pickup.core.orders import Actor, OrderStatus
+from pickup.notifier.process import notification_consumer
 from pickup.observability.samplers import WORKER_SAMPLES, sample_once
 from pickup.orders.transitions import change_status
 from pickup.runtime import Resources
@@ -249,6 +250,25 @@ async def test_the_worker_confirming_an_order_counts_it_and_observes_placed_to_c
     last_poll = sample("pickup_consumer_last_poll_timestamp_seconds", queue="orders")
     assert last_poll >= started
     assert placed["status"] == "pending"
+
+
+async def test_the_notifier_counts_what_it_sent_by_channel_and_result(shop: Resources) -> None:
+    moves = Moves(
+        sent=("pickup_notifications_total", {"channel": "email", "result": "sent"}),
+        failed=("pickup_notifications_total", {"channel": "email", "result": "failed"}),
+        handled=("pickup_queue_messages_total", {"queue": "notifications", "outcome": "ack"}),
+    )
+    await place(shop)
+
+    async with consuming(order_consumer(shop, **FAST), notification_consumer(shop, **FAST)):
+
+        async def emailed() -> bool:
+            return moves["sent"] >= 1 and moves["handled"] >= 1
+
+        await eventually(emailed)
+
+    assert moves["sent"] == 1  # the confirmation email
+    assert moves["failed"] == 0
 
 
 async def test_the_kitchen_steps_count_ready_picked_up_and_observe_confirmed_to_ready(
