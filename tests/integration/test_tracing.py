@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiobotocore.client import AioBaseClient
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -79,6 +80,8 @@ async def test_one_trace_goes_from_the_checkout_through_the_worker_and_notifier_
 ) -> None:
     settings = traced_settings(make_settings)
     assert tracing.configure_tracing(settings, "pickup-test", exporter=spans)
+    # Handed to each instrumentation, never global (FastAPI would trace every app with it).
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     names = settings.names
     async with open_shop(settings) as shop:
         tracing.instrument_engine(shop.engine)  # as the worker's composition root does

@@ -79,9 +79,12 @@ def configure_tracing(
 
     ``service_name`` names the process (``pickup-api``, ``pickup-worker``...); the first call
     wins, so the all-in-one development process is one service. ``exporter`` replaces the one
-    ``OTEL_TRACES_EXPORTER`` names and exports each span as it ends (tests); that provider is
-    not made the process's global one, which can be set only once and which FastAPI's own
-    telemetry (0.165+) would go on using for every later app of the test session.
+    ``OTEL_TRACES_EXPORTER`` names and exports each span as it ends (tests).
+
+    The provider is handed to each instrumentation and never made the process's global one:
+    FastAPI 0.165+ traces every app by itself once a global provider exists, which would trace
+    the workers' health probes and metric scrapes too, and a global provider can be set only
+    once per process (a test could not shut tracing down again).
     """
     global _state
     if _state is not None:
@@ -89,7 +92,6 @@ def configure_tracing(
     if not tracing_wanted(settings):
         return False
 
-    from opentelemetry import trace
     from opentelemetry.instrumentation.botocore import AiobotocoreInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import OTELResourceDetector, Resource
@@ -114,8 +116,6 @@ def configure_tracing(
     else:
         for configured in _exporters_from_environment():
             provider.add_span_processor(BatchSpanProcessor(configured))
-        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-            trace.set_tracer_provider(provider)  # for libraries that use the global provider
 
     state = _Tracing(provider, provider.get_tracer("pickup"), service_name)
     for instrumentor in (RedisInstrumentor(), AiobotocoreInstrumentor()):
