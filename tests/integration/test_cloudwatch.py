@@ -7,12 +7,19 @@ read each other's data.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
+import socket
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from pickup.adapters.aws import AWSClients
@@ -195,3 +202,57 @@ async def test_nothing_is_published_unless_the_setting_enables_it(
     client = await aws.client("cloudwatch")
     response = await client.list_metrics(Namespace=settings.cloudwatch_namespace)
     assert response["Metrics"] == []
+
+
+async def test_a_worker_process_publishes_with_its_service_and_serves_metrics(
+    shop: Resources,
+) -> None:
+    """``pickup worker`` as a real process: its samplers and publisher, wired in its root."""
+    settings = shop.settings
+    health_port = free_port()
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("PICKUP_")},
+        "PICKUP_ENV": "test",
+        "PICKUP_DATABASE_URL": settings.database_url,
+        "PICKUP_REDIS_URL": settings.redis_url,
+        "PICKUP_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
+        "PICKUP_AWS_ACCESS_KEY_ID": "testing",
+        "PICKUP_AWS_SECRET_ACCESS_KEY": "testing",
+        "PICKUP_RESOURCE_PREFIX": settings.resource_prefix,
+        "PICKUP_HTTP_HOST": "127.0.0.1",
+        "PICKUP_HEALTH_PORT": str(health_port),
+        "PICKUP_LOG_LEVEL": "WARNING",
+        "PICKUP_CLOUDWATCH_METRICS_ENABLED": "true",
+        "PICKUP_CLOUDWATCH_NAMESPACE": settings.cloudwatch_namespace,
+        "PICKUP_CLOUDWATCH_FLUSH_INTERVAL_SECONDS": "1",
+        "PICKUP_METRICS_SAMPLE_INTERVAL_SECONDS": "1",
+    }
+    expected = {"LowStockProducts", "OutOfStockProducts", "ActiveReservations", "MessagesHandled"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pickup.cli.main", "worker", env=env, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not expected <= set(metrics := await listed(shop, "worker")):
+            assert process.returncode is None, f"pickup worker exited with {process.returncode}"
+            assert time.monotonic() < deadline, f"not all published: {sorted(metrics)}"
+            await asyncio.sleep(0.5)
+        async with httpx.AsyncClient(timeout=10) as http:
+            scraped = (await http.get(f"http://127.0.0.1:{health_port}/metrics")).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=60)
+        except TimeoutError:
+            os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+    assert process.returncode == 0
+    assert 'pickup_queue_depth{queue="orders"} 0.0' in scraped
+    assert "pickup_low_stock_products 0.0" in scraped
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
