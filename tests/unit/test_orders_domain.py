@@ -4,12 +4,17 @@ import itertools
 from collections import Counter
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule
 
 from pickup.core.errors import Conflict, InvalidInput
+from pickup.core.inventory import InsufficientStock, StockLevels
 from pickup.core.orders import (
     ORDER_CODE_ALPHABET,
     ORDER_CODE_LENGTH,
     TERMINAL_STATUSES,
+    TRANSITIONS,
     Actor,
     InvalidTransition,
     OrderStatus,
@@ -166,3 +171,84 @@ def test_a_malformed_code_is_rejected_as_invalid_input(typed: str) -> None:
 def test_a_code_that_is_not_text_is_rejected() -> None:
     with pytest.raises(InvalidInput):
         normalise_order_code(123456)  # type: ignore[arg-type]
+
+
+# --- Whole life cycles (Hypothesis state machine) ----------------------------------------------
+
+
+class OrderLifeCycles(RuleBasedStateMachine):
+    """Orders of one product placed, moved by any actor to any status, and restocked, in any
+    order, the way the services use the domain: a move is checked first, and only an accepted
+    one changes the status, adds a history row and moves stock (pickup confirms the
+    reservation, cancel and expiry release it).
+
+    Checked throughout: a move is accepted exactly when the life cycle and the actor allow
+    it; a terminal order never moves again; each history is a chain of allowed steps from
+    PENDING that ends at the current status; the stock invariant holds and ``reserved`` is
+    what the open orders hold."""
+
+    orders = Bundle("orders")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stock = StockLevels.initial(20)
+        self.status: dict[int, S] = {}
+        self.quantity: dict[int, int] = {}
+        self.history: dict[int, list[S]] = {}
+
+    @rule(target=orders, quantity=st.integers(1, 6))
+    def place(self, quantity: int) -> int:
+        try:
+            self.stock = self.stock.reserve(quantity)
+        except InsufficientStock:
+            return multiple()  # type: ignore[return-value]
+        order = len(self.status)
+        self.status[order] = S.PENDING
+        self.quantity[order] = quantity
+        self.history[order] = [S.PENDING]
+        return order
+
+    @rule(order=orders, requested=st.sampled_from(S), actor=st.sampled_from(Actor))
+    def move(self, order: int, requested: S, actor: Actor) -> None:
+        current = self.status[order]
+        try:
+            check_transition(current, requested, actor=actor)
+        except InvalidTransition as refused:
+            assert requested not in allowed_next(current, actor)
+            assert refused.extensions()["current"] == current.value
+            return
+        assert requested in allowed_next(current, actor)
+        assert not is_terminal(current)
+        if requested is S.PICKED_UP:
+            self.stock = self.stock.confirm(self.quantity[order])
+        elif requested in (S.CANCELLED, S.EXPIRED):
+            self.stock = self.stock.release(self.quantity[order])
+        self.status[order] = requested
+        self.history[order].append(requested)
+
+    @rule(quantity=st.integers(1, 10))
+    def restock(self, quantity: int) -> None:
+        self.stock = self.stock.restock(quantity)
+
+    @invariant()
+    def histories_are_chains_of_allowed_steps(self) -> None:
+        for order, history in self.history.items():
+            assert history[0] is S.PENDING
+            assert history[-1] is self.status[order]
+            for before, after in itertools.pairwise(history):
+                assert after in TRANSITIONS[before]
+            assert not any(is_terminal(status) for status in history[:-1])
+
+    @invariant()
+    def reserved_stock_is_what_open_orders_hold(self) -> None:
+        held = sum(
+            quantity
+            for order, quantity in self.quantity.items()
+            if not is_terminal(self.status[order])
+        )
+        assert self.stock.reserved == held
+        assert self.stock.on_hand == self.stock.available + self.stock.reserved
+
+
+OrderLifeCycles.TestCase.settings = settings(max_examples=100, stateful_step_count=30)
+test_order_life_cycles_keep_the_rules_the_history_and_the_stock_straight = OrderLifeCycles.TestCase
