@@ -3,7 +3,10 @@
 ``DIR`` holds a copy of ``services/`` (the package ``pickup``) as it was before a change. Both
 APIs and the bare baseline run on the same services with the same flags; wrk drives menu and
 cart_add against baseline, before and after in alternating rounds, so the machine's drift
-hits all three alike. Prints each side's figures and its ratio to the baseline.
+hits all three alike. Prints each side's figures, its ratio to the baseline and the CPU time
+its server process used per request (user + system, from /proc): on a machine shared with
+other work the throughput of each side follows the CPU share it happens to get, while CPU per
+request is a property of the code.
 
 Making ``DIR`` from the working tree with some files as they are at ``HEAD``::
 
@@ -19,6 +22,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench.results import Figures
 from bench.scenarios.menu import prime
@@ -68,10 +72,14 @@ def main(argv: list[str] | None = None) -> int:
             for url in sides.values():
                 run_wrk(url, script, warm, wrk_env)
             figures: dict[str, list[Figures]] = {side: [] for side in sides}
+            cpu = dict.fromkeys(sides, 0.0)
+            pids = {"baseline": baseline.pid, "before": before.pid, "after": after.pid}
             for _ in range(args.rounds):
                 for side, url in sides.items():
                     ctx.reset_rate_limits()
+                    used = _cpu_seconds(pids[side])
                     figures[side].append(run_wrk(url, script, load, wrk_env))
+                    cpu[side] += _cpu_seconds(pids[side]) - used
             combined = {side: Figures.combine(rounds) for side, rounds in figures.items()}
             bare_rate = combined["baseline"].rate
             report[name] = {
@@ -82,12 +90,23 @@ def main(argv: list[str] | None = None) -> int:
                     "errors": f.errors,
                     "statuses": f.statuses,
                     "ratio": round(f.rate / bare_rate, 3) if bare_rate else None,
+                    "cpu_ms_per_request": round(1000 * cpu[side] / max(f.count, 1), 3),
                 }
                 for side, f in combined.items()
             }
         httpx.get(after.url + "/healthz", timeout=5)
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a server process and its children (uvicorn's workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 if __name__ == "__main__":
