@@ -4,6 +4,7 @@ tracing is off."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -23,6 +24,8 @@ from sqlalchemy import select
 from wrapt import ObjectProxy
 
 from pickup.adapters.orm import OutboxMessage
+from pickup.core.orders import OrderStatus
+from pickup.messaging.runner import Component, running
 from pickup.notifier.process import notification_consumer
 from pickup.observability import tracing
 from pickup.outbox.relay import OutboxRelay, outbox_message
@@ -35,7 +38,9 @@ from tests.integration.test_worker import (
     eventually,
     log_rows,
     open_shop,
+    order_status,
     pipeline_settings,
+    place,
     queue_url,
 )
 
@@ -174,6 +179,46 @@ async def test_a_message_sent_later_by_the_relay_continues_the_trace_it_was_writ
     assert int(trace_id, 16) == checkout.context.trace_id
     assert int(span_id, 16) == publish.context.span_id
     assert attributes["event_type"] == "order.placed"
+
+
+async def test_idle_background_loops_start_no_traces_and_a_handled_message_does(
+    make_settings: Callable[..., Settings], db_engine: Any, redis: Any, spans: InMemorySpanExporter
+) -> None:
+    settings = traced_settings(make_settings)
+    assert tracing.configure_tracing(settings, "pickup-test", exporter=spans)
+    async with open_shop(settings) as shop:
+        tracing.instrument_engine(shop.engine)
+        placed = await place(shop)  # outside any span: its message carries no context
+        spans.clear()
+        worker = order_consumer(shop, **FAST)
+        relay = OutboxRelay(shop)
+        components = [
+            Component("order-consumer", worker.run, worker.stop),
+            Component("outbox-relay", lambda: relay.run(0.1)),
+        ]
+        async with running(components, grace_seconds=10):
+
+            async def confirmed() -> bool:
+                return await order_status(shop, placed["order_id"]) is OrderStatus.CONFIRMED
+
+            with tracing.quiet():  # the test's own queries are no part of it
+                await eventually(confirmed)
+            await asyncio.sleep(1.5)  # more long polls and relay passes, with nothing to do
+
+    finished = list(spans.get_finished_spans())
+    exported = by_id(finished)
+    roots = [s for s in finished if s.parent is None or s.parent.span_id not in exported]
+    # The only trace is the message's (its parent, the checkout's send, was cleared above):
+    # no receive poll, relay pass or delete starts one of its own.
+    assert [(span.name, span.kind) for span in roots] == [
+        (f"{settings.names.order_queue} process", SpanKind.CONSUMER)
+    ]
+    [consumer] = roots
+    below = [span for span in finished if consumer in ancestors(span, finished)]
+    assert len(below) == len(finished) - 1
+    names = {span.name for span in below}
+    assert f"{settings.names.order_events_topic} publish" in names  # the event it sent
+    assert "SQS.DeleteMessage" in names  # settling the message is part of its handling
 
 
 async def test_with_tracing_off_nothing_is_instrumented_and_no_context_travels(

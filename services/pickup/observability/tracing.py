@@ -233,17 +233,20 @@ def publishing(
     from opentelemetry import propagate
     from opentelemetry.trace import SpanKind
 
-    parent = _unquieted(propagate.extract({key: str(value) for key, value in stored.items()}))
-    with _state.tracer.start_as_current_span(
-        f"{destination} publish",
-        context=parent,
-        kind=SpanKind.PRODUCER,
-        attributes={
-            "messaging.system": system,
-            "messaging.operation.type": "send",
-            "messaging.destination.name": destination,
-            "pickup.message_type": message_type,
-        },
+    parent = propagate.extract({key: str(value) for key, value in stored.items()})
+    with (
+        _traced_again(),
+        _state.tracer.start_as_current_span(
+            f"{destination} publish",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": system,
+                "messaging.operation.type": "send",
+                "messaging.destination.name": destination,
+                "pickup.message_type": message_type,
+            },
+        ),
     ):
         carrier: dict[str, str] = {}
         if _fits(stored):
@@ -264,18 +267,21 @@ def consuming(message: Message, queue: str) -> Iterator[None]:
     from opentelemetry import propagate
     from opentelemetry.trace import SpanKind
 
-    with _state.tracer.start_as_current_span(
-        f"{queue} process",
-        context=_unquieted(propagate.extract(message.attributes)),
-        kind=SpanKind.CONSUMER,
-        attributes={
-            "messaging.system": "aws_sqs",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": queue,
-            "messaging.message.id": message.id,
-            "pickup.receive_count": message.receive_count,
-            "pickup.message_type": message.attributes.get("event_type", ""),
-        },
+    with (
+        _traced_again(),
+        _state.tracer.start_as_current_span(
+            f"{queue} process",
+            context=propagate.extract(message.attributes),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "aws_sqs",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": queue,
+                "messaging.message.id": message.id,
+                "pickup.receive_count": message.receive_count,
+                "pickup.message_type": message.attributes.get("event_type", ""),
+            },
+        ),
     ):
         yield
 
@@ -313,10 +319,20 @@ def quiet() -> Iterator[None]:
         context.detach(token)
 
 
-def _unquieted(parent: Any) -> Any:
+@contextlib.contextmanager
+def _traced_again() -> Iterator[None]:
+    """Instrumentation on again inside: the work done for one message in a :func:`quiet` loop.
+
+    (It must be the current context: a span started with ``context=`` takes only its parent
+    from there, and its children see the current context.)
+    """
     from opentelemetry import context
 
-    return context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, False, parent)
+    token = context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, False))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 @contextlib.contextmanager
