@@ -23,7 +23,12 @@ from pickup.cart import endpoints as cart
 from pickup.menu import endpoints as menu
 from pickup.observability import cloudwatch
 from pickup.observability.samplers import API_SAMPLES, run_samplers
-from pickup.observability.tracing import configure_tracing, instrument_app, instrument_engine
+from pickup.observability.tracing import (
+    configure_tracing,
+    instrument_app,
+    instrument_engine,
+    quiet,
+)
 from pickup.orders import endpoints as orders
 from pickup.outbox.relay import OutboxRelay
 from pickup.pages import endpoints as pages
@@ -57,20 +62,25 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
             resources = await stack.enter_async_context(Resources.open(settings))
             instrument_engine(resources.engine)
             app.state.resources = resources
-            relay = asyncio.create_task(
-                OutboxRelay(resources).run(settings.outbox_relay_interval_seconds),
-                name="outbox-relay",
-            )
-            stack.push_async_callback(_cancel, relay)
-            hub = LiveHub(resources.redis)
-            hub.start()
-            app.state.live_hub = hub
-            stack.push_async_callback(hub.close)
-            await stack.enter_async_context(cloudwatch.publishing(resources.aws, settings, "api"))
-            samplers = asyncio.create_task(
-                run_samplers(resources, API_SAMPLES), name="metrics-samplers"
-            )
-            stack.push_async_callback(_cancel, samplers)
+            # The loops started here start no traces of their own while idle (requests are
+            # traced by the middleware, messages the relay sends by their own spans).
+            with quiet():
+                relay = asyncio.create_task(
+                    OutboxRelay(resources).run(settings.outbox_relay_interval_seconds),
+                    name="outbox-relay",
+                )
+                stack.push_async_callback(_cancel, relay)
+                hub = LiveHub(resources.redis)
+                hub.start()
+                app.state.live_hub = hub
+                stack.push_async_callback(hub.close)
+                await stack.enter_async_context(
+                    cloudwatch.publishing(resources.aws, settings, "api")
+                )
+                samplers = asyncio.create_task(
+                    run_samplers(resources, API_SAMPLES), name="metrics-samplers"
+                )
+                stack.push_async_callback(_cancel, samplers)
             yield
 
     app = FastAPI(
