@@ -81,7 +81,13 @@ async def list_orders(
     pickup_to: Annotated[date | None, Query(description="last pickup day, inclusive")] = None,
     q: Annotated[
         str | None,
-        Query(min_length=1, max_length=100, description="order code, or part of a name or email"),
+        Query(
+            min_length=1,
+            max_length=100,
+            # PostgreSQL text cannot hold NUL: refuse control characters here (422), not there.
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+            description="order code, or part of a name or email",
+        ),
     ] = None,
     sort: Annotated[
         Literal["pickup_at", "-pickup_at", "created_at", "-created_at"],
@@ -102,12 +108,25 @@ async def list_orders(
     return await orders.list_orders(resources, where, sort=sort, cursor=cursor, limit=limit)
 
 
+# OpenAPI links: an order seen by staff can be moved on with the version it was seen at.
+NEXT_STATUS_LINKS = {
+    "ChangeOrderStatus": {
+        "operationId": "change_order_status_api_admin_orders__order_id__status_put",
+        "parameters": {
+            "order_id": "$response.body#/order_id",
+            "header.If-Match": "$response.header.ETag",
+        },
+        "description": "Move the order on from the version just seen.",
+    }
+}
+
+
 @orders_router.get(
     "/orders/{order_id}",
     response_model=AdminOrderDetail,
     summary="One order: history (who, when), stock impact per line, notifications",
     responses={
-        200: {"description": "The order", "headers": ETAG_HEADER},
+        200: {"description": "The order", "headers": ETAG_HEADER, "links": NEXT_STATUS_LINKS},
         **problem_responses(*AUTH, 404, 422, 503),
     },
 )
@@ -125,7 +144,11 @@ async def order_detail(
     response_model=AdminOrderDetail,
     summary="Move an order on (or cancel it); needs If-Match or version",
     responses={
-        200: {"description": "The order after the change", "headers": ETAG_HEADER},
+        200: {
+            "description": "The order after the change",
+            "headers": ETAG_HEADER,
+            "links": NEXT_STATUS_LINKS,
+        },
         **problem_responses(*AUTH, 404, 409, 412, 413, 415, 422, 428, 503),
     },
 )

@@ -108,6 +108,17 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400 and isinstance(error.__cause__, UnicodeDecodeError):
+        # FastAPI answers a body that is not UTF-8 with a bare 400; JSON it cannot parse is
+        # already a 422 validation problem, and so is this.
+        return problem_response(
+            422,
+            "validation-error",
+            "The request is not valid",
+            "The request body is not valid JSON (it must be UTF-8).",
+            instance=request.url.path,
+            errors=[{"field": "body", "message": "not UTF-8 text"}],
+        )
     phrase = HTTPStatus(error.status_code).phrase
     detail = error.detail if isinstance(error.detail, str) else phrase
     slug = phrase.lower().replace(" ", "-").replace("'", "")

@@ -28,6 +28,13 @@ CACHE_CONTROL = "no-cache"
                 "ETag": {"description": "a strong tag of this menu", "schema": {"type": "string"}},
                 "Cache-Control": {"description": "no-cache", "schema": {"type": "string"}},
             },
+            "links": {
+                "GetProduct": {
+                    "operationId": "get_menu_product_api_menu__product_id__get",
+                    "parameters": {"product_id": "$response.body#/categories/0/products/0/id"},
+                    "description": "A product of the menu, with its live stock.",
+                }
+            },
         },
         304: {"description": "Not Modified: the menu still has the ETag in If-None-Match"},
         **problem_responses(503),

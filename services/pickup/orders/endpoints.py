@@ -35,12 +35,41 @@ IdempotencyKey = Annotated[
 ]
 
 
+# OpenAPI links: what a client (and the stateful API fuzzer) can do with an accepted order.
+_ORDER_ID = {"order_id": "$response.body#/order_id"}
+CHECKOUT_LINKS = {
+    "GetOrderStatus": {
+        "operationId": "order_status_api_orders_status__order_id__get",
+        "parameters": _ORDER_ID,
+        "description": "The order's public status.",
+    },
+    "GetOrderDetails": {
+        "operationId": "order_details_api_orders__order_id__get",
+        "parameters": {**_ORDER_ID, "header.x-order-token": "$response.body#/lookup_token"},
+        "description": "The whole order, opened with the lookup token returned once here.",
+    },
+    "GetStaffOrderDetail": {
+        "operationId": "order_detail_api_admin_orders__order_id__get",
+        "parameters": _ORDER_ID,
+        "description": "The order on the staff side.",
+    },
+    "ChangeOrderStatus": {
+        "operationId": "change_order_status_api_admin_orders__order_id__status_put",
+        "parameters": _ORDER_ID,
+        "description": "Staff move the order along (confirm, prepare, ready, pick up, cancel).",
+    },
+}
+
+
 @router.post(
     "/orders",
     status_code=202,
     response_model=CheckoutAccepted,
     summary="Place an order for pickup",
-    responses=problem_responses(409, 413, 415, 422, 429, 503),
+    responses={
+        202: {"description": "Accepted", "links": CHECKOUT_LINKS},
+        **problem_responses(409, 413, 415, 422, 429, 503),
+    },
     dependencies=[Depends(rate_limit("checkout", "rate_limit_checkout_per_minute"))],
 )
 async def place_order(

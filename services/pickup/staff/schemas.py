@@ -28,7 +28,9 @@ Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_P
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=254)
+    # Not EmailStr: any text signs in or fails alike. Control characters never make an
+    # address, and PostgreSQL text cannot hold NUL, so they are refused here (422).
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^\x00-\x1f\x7f]+$")
     # No minimum here: a short password is simply wrong, and saying so reveals nothing.
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
