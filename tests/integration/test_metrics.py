@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pickup.adapters.orm import Order
 from pickup.core.orders import Actor, OrderStatus
 from pickup.notifier.process import notification_consumer
 from pickup.observability.samplers import WORKER_SAMPLES, sample_once
@@ -30,6 +32,7 @@ from pickup.orders.transitions import change_status
 from pickup.runtime import Resources
 from pickup.settings import Settings
 from pickup.worker.process import order_consumer
+from pickup.worker.sweeper import sweep_expired_reservations
 from tests.helpers import app_client
 from tests.integration.test_worker import (
     FAST,
@@ -298,6 +301,18 @@ async def test_the_kitchen_steps_count_ready_picked_up_and_observe_confirmed_to_
     assert moves["to_ready"] == 1
 
 
+async def test_the_sweeper_expiring_a_reservation_counts_it_once(shop: Resources) -> None:
+    await place(shop)
+    moves = Moves(expired=event("expired"), cancelled=event("cancelled"))
+    later = datetime.now(UTC) + timedelta(days=1)
+
+    assert await sweep_expired_reservations(shop, now=later) == 1
+    assert await sweep_expired_reservations(shop, now=later) == 0
+
+    assert moves["expired"] == 1
+    assert moves["cancelled"] == 0
+
+
 async def test_the_worker_samples_queue_depths_stock_and_reservations(shop: Resources) -> None:
     names = shop.settings.names
     sqs = await shop.aws.client("sqs")
@@ -336,10 +351,6 @@ async def test_a_failing_sample_keeps_the_last_value_and_the_others_still_update
 
 async def place_without_stock_check(resources: Resources) -> None:
     """An order row holding a reservation, written straight to PostgreSQL."""
-    from datetime import UTC, datetime
-
-    from pickup.adapters.orm import Order
-
     now = datetime.now(UTC)
     async with resources.sessions.begin() as session:
         session.add(
