@@ -91,6 +91,8 @@ async def test_every_staff_route_refuses_a_request_without_a_session(
         for method, path in protected_routes(office_app.app):
             response = await call(anonymous, method, path)
             assert_problem(response, 401, "not-authenticated")
+            # Nothing staff-side is ever kept by a cache, refusals included.
+            assert response.headers["cache-control"] == "no-store", (method, path)
 
 
 async def test_a_forged_or_ended_session_cookie_is_no_session(office_app: Office) -> None:
