@@ -119,7 +119,7 @@ def _banner(settings: Settings) -> None:
         f"  pickup is running at {url}",
         f"    menu API     {url}/api/menu",
         f"    API docs     {url}/api/docs",
-        f"    health       {url}/healthz   readiness {url}/readyz",
+        f"    health       {url}/healthz   readiness {url}/readyz   metrics {url}/metrics",
         f"    dev outbox   {url}/dev/outbox   (every email and text message sent)",
         f"    staff login  {settings.admin_email} / {password}",
         "  Press Ctrl-C to stop.",
