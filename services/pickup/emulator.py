@@ -48,7 +48,12 @@ class SerialisedDynamoDB:
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+        # moto's /moto-api/data.json checks each attribute serialises, then dumps them all: a
+        # table written in between (an empty items dict gaining a DynamoType key) breaks the
+        # dump with a 500, so the dump waits for DynamoDB too.
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB") or (
+            environ.get("PATH_INFO") == "/moto-api/data.json"
+        ):
             with self.lock:
                 return list(self.app(environ, start_response))
         return self.app(environ, start_response)
