@@ -7,12 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiobotocore.client import AioBaseClient
 from opentelemetry import trace
@@ -269,3 +273,118 @@ def test_tracing_off_loads_no_sdk_and_otel_sdk_disabled_wins(
         [sys.executable, "-c", program], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.split() == ["[]", "ProxyTracerProvider"]
+
+
+# --- A real `pickup notifier` process -----------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def console_spans(text: str) -> list[dict[str, Any]]:
+    """The spans the console exporter printed (one indented JSON object after another)."""
+    decoder, found, position = json.JSONDecoder(), [], 0
+    while (start := text.find("{", position)) != -1:
+        document, position = decoder.raw_decode(text, start)
+        found.append(document)
+    return found
+
+
+async def test_a_notifier_process_continues_the_trace_an_event_carries_and_logs_its_ids(
+    make_settings: Callable[..., Settings], db_engine: Any, redis: Any, tmp_path: Path
+) -> None:
+    settings = pipeline_settings(make_settings, staff_alert_emails=["kitchen@shop.example"])
+    trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    health_port = free_port()
+    env = {
+        **{
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("PICKUP_", "OTEL_"))
+        },
+        "PICKUP_ENV": "test",
+        "PICKUP_DATABASE_URL": settings.database_url,
+        "PICKUP_REDIS_URL": settings.redis_url,
+        "PICKUP_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
+        "PICKUP_AWS_ACCESS_KEY_ID": "testing",
+        "PICKUP_AWS_SECRET_ACCESS_KEY": "testing",
+        "PICKUP_RESOURCE_PREFIX": settings.resource_prefix,
+        "PICKUP_HEALTH_PORT": str(health_port),
+        "PICKUP_STAFF_ALERT_EMAILS": '["kitchen@shop.example"]',
+        "PICKUP_TRACING_ENABLED": "true",
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    spans_out, logs_out = tmp_path / "spans.out", tmp_path / "logs.err"
+    async with open_shop(settings) as shop:
+        with spans_out.open("w") as stdout, logs_out.open("w") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pickup.cli.main", "notifier",
+                env=env, stdout=stdout, stderr=stderr, start_new_session=True,
+            )  # fmt: skip
+            try:
+
+                async def healthy() -> bool:
+                    assert process.returncode is None, logs_out.read_text()
+                    try:
+                        async with httpx.AsyncClient(timeout=2) as http:
+                            response = await http.get(f"http://127.0.0.1:{health_port}/healthz")
+                            return response.is_success
+                    except httpx.HTTPError:
+                        return False
+
+                await eventually(healthy, within=120, interval=0.5)
+                sns = await shop.aws.client("sns")
+                topics = (await sns.list_topics())["Topics"]
+                arn = next(
+                    topic["TopicArn"]
+                    for topic in topics
+                    if topic["TopicArn"].endswith(":" + settings.names.inventory_alerts_topic)
+                )
+                alert = {"type": "inventory.low_stock", "version": 1, "alert_id": "a-1"}
+                await sns.publish(
+                    TopicArn=arn,
+                    Message=json.dumps({**alert, "product_id": "croissant", "available": 2}),
+                    MessageAttributes={
+                        "event_type": {"DataType": "String", "StringValue": alert["type"]},
+                        "traceparent": {
+                            "DataType": "String",
+                            "StringValue": f"00-{trace_id}-{parent_id}-01",
+                        },
+                    },
+                )
+
+                async def emailed() -> bool:
+                    return bool(await log_rows(shop, channel="email", status="sent"))
+
+                await eventually(emailed, within=60)
+            finally:
+                process.send_signal(signal.SIGTERM)  # its exit flushes the spans
+                try:
+                    await asyncio.wait_for(process.wait(), timeout=60)
+                except TimeoutError:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    await process.wait()
+
+    in_trace = [
+        span
+        for span in console_spans(spans_out.read_text())
+        if span["context"]["trace_id"] == f"0x{trace_id}"
+    ]
+    names = {span["name"] for span in in_trace}
+    consumer = f"{settings.names.notifications_queue} process"
+    assert {consumer, "notification.send", "SESv2.SendEmail"} <= names, names
+    [process_span] = [span for span in in_trace if span["name"] == consumer]
+    assert process_span["parent_id"] == f"0x{parent_id}"  # the publisher's span
+    assert {span["resource"]["attributes"]["service.name"] for span in in_trace} == {
+        "pickup-notifier"
+    }
+
+    lines = [json.loads(line) for line in logs_out.read_text().splitlines() if line.strip()]
+    [sent] = [line for line in lines if line["event"] == "notification.sent"]
+    assert sent["trace_id"] == trace_id
+    assert sent["key"] == "inventory.alert:a-1:email:k***@shop.example"
+    assert "kitchen@shop.example" not in logs_out.read_text()
