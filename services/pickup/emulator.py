@@ -12,6 +12,10 @@ moto also backs up a table before each transaction with a deep copy that include
 record its stream ever had, so each TransactWriteItems got slower as the stream grew (a few
 minutes of checkouts took the emulator to 1.7 GB and 5-second answers). Stream records never
 change once written, so the backup now shares them (:func:`share_stream_records_on_copy`).
+And a rollback put the backup in the table's place, stream shard included, so a consumer's
+shard iterator kept reading a detached shard and never saw a later write (the chaos suite's
+ledger missed half the reservations after the first refused transaction): the table now
+keeps its shard, cut back to where it was (:func:`keep_stream_across_rollbacks`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,37 @@ def share_stream_records_on_copy() -> None:
         return copied
 
     StreamShard.__deepcopy__ = deepcopy_shard  # type: ignore[attr-defined]
+
+
+def keep_stream_across_rollbacks() -> None:
+    """After a cancelled transaction, each restored table gets back its own stream shard,
+    without the records of the writes that were rolled back, so open shard iterators keep
+    seeing what is written next."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.transact_write_items
+    if getattr(original, "keeps_stream", False):
+        return
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        shards = {
+            name: (table.stream_shard, len(table.stream_shard.items))
+            for name, table in self.tables.items()
+            if table.stream_shard is not None
+        }
+        try:
+            original(self, transact_items)
+        except Exception:
+            for name, (shard, length) in shards.items():
+                table = self.tables.get(name)
+                if table is not None and table.stream_shard is not shard:
+                    del shard.items[length:]
+                    shard.table = table
+                    table.stream_shard = shard
+            raise
+
+    transact_write_items.keeps_stream = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 class SerialisedDynamoDB:
@@ -71,6 +106,7 @@ class AWSEmulator:
         from werkzeug.serving import make_server
 
         share_stream_records_on_copy()
+        keep_stream_across_rollbacks()
         app = SerialisedDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             host, port, app, threaded=True, request_handler=MotoRequestHandler

@@ -84,6 +84,37 @@ def test_a_cancelled_transaction_leaves_the_stream_as_it_was(dynamodb: Any) -> N
     assert item["Item"]["available"] == {"N": "3"}
 
 
+def test_a_reader_of_the_stream_sees_writes_made_after_a_cancelled_transaction(
+    dynamodb: Any,
+) -> None:
+    dynamodb.create_table(**products_table_definition("stock2"))
+    dynamodb.put_item(TableName="stock2", Item={"id": {"S": "bun"}, "available": {"N": "5"}})
+    streams = boto3.client(
+        "dynamodbstreams",
+        endpoint_url=dynamodb.meta.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    arn = dynamodb.describe_table(TableName="stock2")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    first = streams.get_records(ShardIterator=iterator)
+    assert len(first["Records"]) == 1
+
+    short = {"Update": {**take(9)["Update"], "TableName": "stock2"}}
+    with pytest.raises(ClientError):
+        dynamodb.transact_write_items(TransactItems=[short])
+    dynamodb.transact_write_items(
+        TransactItems=[{"Update": {**take(2)["Update"], "TableName": "stock2"}}]
+    )
+
+    later = streams.get_records(ShardIterator=first["NextShardIterator"])
+    assert [r["dynamodb"]["NewImage"]["available"] for r in later["Records"]] == [{"N": "3"}]
+
+
 def test_a_table_backup_shares_the_stream_records() -> None:
     from moto.dynamodb.models.table import StreamShard
 
