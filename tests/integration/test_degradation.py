@@ -398,7 +398,7 @@ async def test_while_sqs_refuses_orders_are_accepted_and_reach_the_queue_once_it
         row = await session.scalar(
             select(OutboxMessage).where(OutboxMessage.message_type == "order.placed")
         )
-    assert row is not None and row.sent_at is None and row.attempts >= 1
+    assert row is not None and row.sent_at is None  # in the outbox, waiting for SQS
 
     await bootstrap(shop_settings)  # SQS is back
     relay = OutboxRelay(shop)
@@ -413,3 +413,82 @@ async def test_while_sqs_refuses_orders_are_accepted_and_reach_the_queue_once_it
     received = await sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
     bodies = [json.loads(message["Body"]) for message in received.get("Messages", [])]
     assert [body["order_id"] for body in bodies] == [placed.body["order_id"]]
+
+
+async def test_a_slow_request_whose_key_was_taken_over_by_a_retry_saves_no_second_order(
+    shop: Resources, database_url: str
+) -> None:
+    started = datetime.now(UTC)
+    holder = await lock_orders(database_url)
+    try:
+        slow = asyncio.create_task(
+            place_order(
+                shop,
+                checkout_request([("bun", 2)]),
+                idempotency_key="taken-over",
+                cart_id=None,
+                now=started,
+            )
+        )
+
+        async def reserved() -> bool:
+            return await stock(shop, "bun") == (10, 2, 8)
+
+        await eventually(reserved)
+        await eventually(lambda: waiting_on_a_lock(holder))
+        # The client gave up waiting and retried after the claim's lock time: a takeover.
+        retry = asyncio.create_task(
+            place_order(
+                shop,
+                checkout_request([("bun", 2)]),
+                idempotency_key="taken-over",
+                cart_id=None,
+                now=started + timedelta(seconds=31),
+            )
+        )
+
+        async def both_reserved() -> bool:
+            return await stock(shop, "bun") == (10, 4, 6)
+
+        await eventually(both_reserved)
+    finally:
+        await holder.execute("ROLLBACK")
+        await holder.close()
+
+    accepted = await retry
+    assert accepted.status == 202
+    with pytest.raises(repository.IdempotencyInProgress):
+        await slow  # its claim was taken: its order is rolled back, its stock released
+    assert await counts(shop) == (1, 0)
+    assert await stock(shop, "bun") == (10, 2, 8)
+    replay = await place_order(
+        shop, checkout_request([("bun", 2)]), idempotency_key="taken-over", cart_id=None
+    )
+    assert replay.replayed and replay.body["order_id"] == accepted.body["order_id"]
+
+
+@pytest.mark.parametrize(
+    "driver_error",
+    [
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+        asyncpg.exceptions.AdminShutdownError("terminating connection"),
+        asyncpg.exceptions.ConnectionFailureError("connection failure"),
+    ],
+)
+async def test_a_database_starting_up_or_shutting_down_is_a_503_not_a_500(
+    driver_error: Exception,
+) -> None:
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+    from sqlalchemy.exc import DBAPIError
+
+    from pickup.core.errors import ServiceUnavailable
+
+    wrapped = DBAPIError("SELECT 1", None, AsyncAdapt_asyncpg_dbapi.Error("", driver_error))
+    with pytest.raises(ServiceUnavailable):
+        async with repository.database_errors("try again"):
+            raise wrapped
+    syntax = asyncpg.exceptions.PostgresSyntaxError("syntax error")
+    bug = DBAPIError("SELECT 1", None, AsyncAdapt_asyncpg_dbapi.Error("", syntax))
+    with pytest.raises(DBAPIError):
+        async with repository.database_errors("try again"):
+            raise bug

@@ -51,9 +51,20 @@ async def database_errors(detail: str) -> AsyncIterator[None]:
     except (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError) as error:
         raise ServiceUnavailable(detail) from error
     except DBAPIError as error:
-        if error.connection_invalidated:
+        if error.connection_invalidated or _server_unavailable(error):
             raise ServiceUnavailable(detail) from error
         raise
+
+
+# SQLSTATEs of a server that cannot serve right now: connection exceptions (class 08) and
+# shutting down, crashed, or still starting up ("cannot connect now", during crash recovery).
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _server_unavailable(error: DBAPIError) -> bool:
+    driver_error = getattr(error.orig, "driver_exception", None) or error.orig
+    state = getattr(driver_error, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
 
 # --- Idempotency keys ---------------------------------------------------------------------------
@@ -112,12 +123,26 @@ async def complete_idempotency_key(
     status: int,
     body: dict[str, Any],
     order_id: uuid.UUID,
+    claimed_at: datetime,
 ) -> None:
-    await session.execute(
+    """Store the response, if this request still holds the claim it made at ``claimed_at``.
+
+    A claim older than the lock is taken over by a retry (its process looked dead); the
+    request that made it may still be alive, only slow. Its completion then matches nothing
+    and raises :class:`IdempotencyInProgress`, rolling back its order: one key, one order.
+    """
+    result = await session.execute(
         update(IdempotencyKey)
-        .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        .where(
+            IdempotencyKey.scope == scope,
+            IdempotencyKey.key == key,
+            IdempotencyKey.state == "in_progress",
+            IdempotencyKey.created_at == claimed_at,
+        )
         .values(state="completed", response_status=status, response_body=body, order_id=order_id)
     )
+    if result.rowcount != 1:
+        raise IdempotencyInProgress()
 
 
 async def release_idempotency_key(session: AsyncSession, *, scope: str, key: str) -> None:

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,12 @@ logger = logging.getLogger("pickup.orders")
 ORDERS_PLACED = ORDER_EVENTS.labels("placed")
 
 IDEMPOTENCY_SCOPE = "orders"
+# After a failed fast-path send, checkouts leave their messages to the relay loop for a while:
+# while SQS is unreachable each attempt held a database connection for seconds, and a few
+# orders a second exhausted the pool (503s for everyone) although the outbox takes them all.
+FAST_PATH_PAUSE_SECONDS = 5.0
+_fast_path_paused_until = 0.0
+
 ASAP_CANDIDATES = 96  # slots looked at for "as soon as possible" (a day of 15-minute slots)
 CODE_ATTEMPTS = 3
 
@@ -256,11 +263,14 @@ async def _place(
         await _release_after_failure(resources, intent, lines)
         raise
 
-    relay = OutboxRelay(resources)
-    try:
-        await asyncio.wait_for(relay.flush(persisted.outbox_ids), timeout=5)
-    except Exception:  # the relay loop sends it later: an SQS outage never loses an order
-        logger.warning("checkout.fast_path_send_failed order_id=%s", order_id)
+    global _fast_path_paused_until
+    if time.monotonic() >= _fast_path_paused_until:
+        relay = OutboxRelay(resources)
+        try:
+            await asyncio.wait_for(relay.flush(persisted.outbox_ids), timeout=5)
+        except Exception:  # the relay loop sends it later: an SQS outage never loses an order
+            logger.warning("checkout.fast_path_send_failed order_id=%s", order_id)
+            _fast_path_paused_until = time.monotonic() + FAST_PATH_PAUSE_SECONDS
     await _after_checkout(resources, cart_id, request, body)
     logger.info("order.placed order_id=%s code=%s", order_id, body["code"])
     return body
@@ -379,6 +389,7 @@ async def _persist(
                     status=202,
                     body=body,
                     order_id=order_id,
+                    claimed_at=now,
                 )
                 intent.committing = True  # from here on, whether it committed may be unknown
             return _Persisted(order_id, [message.id]), body
