@@ -43,6 +43,9 @@ async def test_an_unexpected_error_is_a_generic_problem_that_reveals_nothing(
     assert body["type"].endswith("/internal-error")
     for secret in (DB_PASSWORD, SECRET_KEY, "RuntimeError", "Traceback", "postgresql://"):
         assert secret not in response.text
+    # Answered by Starlette's outermost error middleware, and still hardened.
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     # ... while the operator still gets the whole story in the log.
     assert any(record.exc_info for record in caplog.records)
 

@@ -18,7 +18,7 @@ from pickup.api import health
 from pickup.api.limits import BodySizeLimit
 from pickup.api.metrics import PrometheusMiddleware
 from pickup.api.problems import install_problem_handlers
-from pickup.api.security import SecurityHeaders, route_policies
+from pickup.api.security import SecuredFastAPI
 from pickup.cart import endpoints as cart
 from pickup.menu import endpoints as menu
 from pickup.observability import cloudwatch
@@ -83,7 +83,8 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
                 stack.push_async_callback(_cancel, samplers)
             yield
 
-    app = FastAPI(
+    # SecuredFastAPI: security headers on every answer, a 500 included (api/security.py).
+    app = SecuredFastAPI(
         title="pickup",
         version=pickup.__version__,
         summary="Order ahead, pick up on time.",
@@ -106,8 +107,6 @@ def create_app(settings: Settings, *, companions: tuple[Companion, ...] = ()) ->
     app.include_router(pages.router)
     app.include_router(staff_pages.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Added last, so outermost: its headers reach every answer, the 413/415 guards' too.
-    app.add_middleware(SecurityHeaders, policies=route_policies(app))
     # Outermost: it times everything the app does, and sees the route the router chose.
     app.add_middleware(PrometheusMiddleware)
     app.mount("/static", StaticFiles(directory=shipped("web") / "static"), name="static")

@@ -28,6 +28,7 @@ concatenation (the menu and cart paths are benchmarked).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 
@@ -169,3 +170,20 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class SecuredFastAPI(FastAPI):
+    """FastAPI with :class:`SecurityHeaders` outside everything, Starlette's own outermost
+    error middleware included: added with ``add_middleware`` it would sit inside that one, and
+    the generic 500 answered for an unexpected exception would go out without the headers.
+    It wraps the app's entry point rather than ``build_middleware_stack``, which
+    OpenTelemetry's FastAPI instrumentation replaces."""
+
+    _secured: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._secured is None:
+            self._secured = SecurityHeaders(
+                functools.partial(FastAPI.__call__, self), policies=route_policies(self)
+            )
+        await self._secured(scope, receive, send)
