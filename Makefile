@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test lint format audit services services-install browser-install chart-tools bench bench-tools clean
+.PHONY: help install dev test lint format audit services services-install browser-install chart-tools bench bench-tools chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench-tools: ## Install wrk (Debian's package) for the benchmarks if missing
 
 bench: install services-install bench-tools ## Benchmarks against same-run baselines (~6 min); bench/results/latest.json
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+chaos: install services-install ## Fault-injection suite under steady load (~5 min); bench/results/chaos.json, docs/reliability.md
+	$(BIN)/python -m bench.chaos.run $(CHAOS_ARGS)
 
 test: AUDIT_INCOMPLETE = warn
 test: services browser-install lint audit chart-tools ## Run the whole suite against real PostgreSQL, Redis and moto

@@ -108,8 +108,13 @@ class BenchEnv:
     prefix: str
     secret_key: str
     workers: int
+    # Settings every process and in-process call gets on top of the bench's own (the chaos
+    # suite's short sweeper interval and grace, for one).
+    overrides: dict[str, Any] = field(default_factory=dict)
+    logs: Path = LOGS  # where each process's output goes, as <name>.log
     processes: dict[str, Process] = field(default_factory=dict)
     _cleanups: list[Any] = field(default_factory=list)
+    _spawned: set[str] = field(default_factory=set)
 
     # --- settings ---------------------------------------------------------------------------
 
@@ -141,6 +146,7 @@ class BenchEnv:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update({f"PICKUP_{key.upper()}": str(value) for key, value in self.overrides.items()})
         env.update(extra)
         return env
 
@@ -163,13 +169,16 @@ class BenchEnv:
             "rate_limit_checkout_per_minute": 100_000,
             "log_level": "WARNING",
         }
+        values.update(self.overrides)
         values.update(overrides)
         return load_settings(**values)
 
     # --- processes --------------------------------------------------------------------------
 
-    def start_uvicorn(self, name: str, target: str, env: dict[str, str]) -> Process:
-        port = free_port()
+    def start_uvicorn(
+        self, name: str, target: str, env: dict[str, str], port: int | None = None
+    ) -> Process:
+        port = port or free_port()
         command = [
             sys.executable,
             "-m",
@@ -189,8 +198,9 @@ class BenchEnv:
         _wait_http(process, process.url + "/healthz", 60)
         return process
 
-    def start_api(self) -> Process:
-        return self.start_uvicorn("api", "pickup.api.main:create", self.api_environment())
+    def start_api(self, port: int | None = None) -> Process:
+        """The API, on ``port`` when given (a restart keeps its address)."""
+        return self.start_uvicorn("api", "pickup.api.main:create", self.api_environment(), port)
 
     def start_baseline(self) -> Process:
         env = self.api_environment(BENCH_REDIS_URL=self.redis_url)
@@ -204,9 +214,11 @@ class BenchEnv:
         return self._spawn(name, command, env)
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> Process:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        log = LOGS / f"{name}.log"
-        handle = log.open("wb")
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{name}.log"
+        # A restarted process (the chaos suite) appends to the log of its first start.
+        handle = log.open("ab" if name in self._spawned else "wb")
+        self._spawned.add(name)
         popen = subprocess.Popen(  # noqa: S603 (our own fixed command line)
             command,
             cwd=ROOT,
@@ -248,10 +260,10 @@ def _wait_http(process: Process, url: str, seconds: float) -> None:
     raise RuntimeError(f"{process.name} did not answer {url} within {seconds:.0f}s")
 
 
-def _start_emulator() -> Process:
+def _start_emulator(logs: Path = LOGS) -> Process:
     port = free_port()
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = LOGS / "aws-emulator.log"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / "aws-emulator.log"
     handle = log.open("wb")
     popen = subprocess.Popen(  # noqa: S603 (our own fixed command line)
         [sys.executable, "-m", "pickup.cli.main", "aws-emulator", "--port", str(port)],
