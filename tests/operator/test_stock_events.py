@@ -10,6 +10,8 @@ from pickup.adapters.redis import create_redis
 from pickup.settings import Settings
 from tests.operator.conftest import OperatorHarness, add_product, eventually, threshold
 
+LAST_HANDLED = "kopf.zalando.org/last-handled-configuration"
+
 
 async def _stock_changed(settings: Settings, product_id: str, available: int) -> None:
     """What the worker appends when the products table's stream shows a stock movement."""
@@ -36,6 +38,11 @@ async def test_a_stock_event_gets_the_product_read_before_its_full_interval(
 
     async with kube.running(settings):
         await eventually(lambda: kube.status().get("level") == "Ok", message="level Ok")
+        # The create handler is done (not waiting out a retry that would read the product).
+        await eventually(
+            lambda: LAST_HANDLED in (kube.obj()["metadata"].get("annotations") or {}),
+            message="create handled",
+        )
 
         # Without an event the next read is an hour away: six ticks later nothing moved.
         await store.adjust("croissant", -12)
