@@ -36,7 +36,7 @@ browser-install: ## Install Chromium for the browser tests where missing
 
 chart-tools: ## Fetch helm, kubectl and the manifest checkers into .cache/tools; promtool from Debian
 	$(PYTHON) scripts/chart_tools.py install --checkov --allow-offline
-	@bash scripts/install-promtool.sh
+	@bash scripts/install-debian-tool.sh promtool prometheus
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check services operators tests migrations scripts bench

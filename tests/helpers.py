@@ -13,6 +13,21 @@ from pickup.core.inventory import ProductWithInventory
 from pickup.settings import Settings
 
 
+def pickup_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The ``PICKUP_*`` variables that give a ``pickup`` command (a CLI run or a process) the
+    stores, emulator and resource prefix of ``settings``, plus ``extra``."""
+    return {
+        "PICKUP_ENV": settings.env.value,
+        "PICKUP_DATABASE_URL": settings.database_url,
+        "PICKUP_REDIS_URL": settings.redis_url,
+        "PICKUP_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
+        "PICKUP_AWS_ACCESS_KEY_ID": "testing",
+        "PICKUP_AWS_SECRET_ACCESS_KEY": "testing",
+        "PICKUP_RESOURCE_PREFIX": settings.resource_prefix,
+        **extra,
+    }
+
+
 def product(product_id: str, stock: int, **overrides: Any) -> ProductWithInventory:
     """A product with ``stock`` units on hand and none reserved."""
     values: dict[str, Any] = {

@@ -29,7 +29,7 @@ from pickup.observability.metrics import ORDER_EVENTS
 from pickup.observability.samplers import WORKER_SAMPLES, sample_once
 from pickup.runtime import Resources
 from pickup.settings import Settings
-from tests.helpers import app_client
+from tests.helpers import app_client, pickup_environment
 from tests.integration.test_worker import open_shop, pipeline_settings
 
 
@@ -212,13 +212,7 @@ async def test_a_worker_process_publishes_with_its_service_and_serves_metrics(
     health_port = free_port()
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("PICKUP_")},
-        "PICKUP_ENV": "test",
-        "PICKUP_DATABASE_URL": settings.database_url,
-        "PICKUP_REDIS_URL": settings.redis_url,
-        "PICKUP_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
-        "PICKUP_AWS_ACCESS_KEY_ID": "testing",
-        "PICKUP_AWS_SECRET_ACCESS_KEY": "testing",
-        "PICKUP_RESOURCE_PREFIX": settings.resource_prefix,
+        **pickup_environment(settings, PICKUP_ENV="test"),
         "PICKUP_HTTP_HOST": "127.0.0.1",
         "PICKUP_HEALTH_PORT": str(health_port),
         "PICKUP_LOG_LEVEL": "WARNING",

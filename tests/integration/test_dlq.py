@@ -15,6 +15,7 @@ from pickup.cli.main import main
 from pickup.runtime import Resources
 from pickup.settings import Settings
 from pickup.worker.process import order_consumer
+from tests.helpers import pickup_environment
 from tests.integration.test_worker import (
     FAST,
     consuming,
@@ -36,15 +37,7 @@ async def shop(
 
 async def pickup(settings: Settings, *args: str) -> str:
     """Run ``pickup ARGS`` with ``settings`` as its environment; its output."""
-    env = {
-        "PICKUP_ENV": "test",
-        "PICKUP_DATABASE_URL": settings.database_url,
-        "PICKUP_REDIS_URL": settings.redis_url,
-        "PICKUP_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
-        "PICKUP_AWS_ACCESS_KEY_ID": "testing",
-        "PICKUP_AWS_SECRET_ACCESS_KEY": "testing",
-        "PICKUP_RESOURCE_PREFIX": settings.resource_prefix,
-    }
+    env = pickup_environment(settings, PICKUP_ENV="test")
     result = await asyncio.to_thread(CliRunner().invoke, main, list(args), env=env)
     assert result.exit_code == 0, result.output
     return result.output

@@ -33,7 +33,7 @@ from pickup.runtime import Resources
 from pickup.settings import Settings
 from pickup.worker.process import order_consumer
 from pickup.worker.sweeper import sweep_expired_reservations
-from tests.helpers import app_client
+from tests.helpers import app_client, pickup_environment
 from tests.integration.test_worker import (
     FAST,
     consuming,
@@ -400,13 +400,7 @@ def api_process(shop_settings: Settings, tmp_path: Path) -> Any:
     multiproc = tmp_path / "multiproc"
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("PICKUP_")},
-        "PICKUP_ENV": "test",
-        "PICKUP_DATABASE_URL": shop_settings.database_url,
-        "PICKUP_REDIS_URL": shop_settings.redis_url,
-        "PICKUP_AWS_ENDPOINT_URL": str(shop_settings.aws_endpoint_url),
-        "PICKUP_AWS_ACCESS_KEY_ID": "testing",
-        "PICKUP_AWS_SECRET_ACCESS_KEY": "testing",
-        "PICKUP_RESOURCE_PREFIX": shop_settings.resource_prefix,
+        **pickup_environment(shop_settings, PICKUP_ENV="test"),
         "PICKUP_LOG_LEVEL": "WARNING",
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
     }

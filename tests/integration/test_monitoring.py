@@ -32,6 +32,7 @@ from pickup.observability.monitoring import (
 )
 from pickup.provisioning import Action, bootstrap
 from pickup.settings import Settings
+from tests.helpers import pickup_environment
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks"
 SQS_METRICS = {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}
@@ -243,15 +244,7 @@ def test_the_cli_flag_creates_the_monitoring_and_a_second_run_has_nothing_to_do(
     monitored: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = monitored
-    for name, value in {
-        "PICKUP_ENV": settings.env.value,
-        "PICKUP_DATABASE_URL": settings.database_url,
-        "PICKUP_REDIS_URL": settings.redis_url,
-        "PICKUP_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
-        "PICKUP_AWS_ACCESS_KEY_ID": "testing",
-        "PICKUP_AWS_SECRET_ACCESS_KEY": "testing",
-        "PICKUP_RESOURCE_PREFIX": settings.resource_prefix,
-    }.items():
+    for name, value in pickup_environment(settings).items():
         monkeypatch.setenv(name, value)
     runner = CliRunner()
 

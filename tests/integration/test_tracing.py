@@ -35,7 +35,7 @@ from pickup.observability import tracing
 from pickup.outbox.relay import OutboxRelay, outbox_message
 from pickup.settings import Settings
 from pickup.worker.process import order_consumer
-from tests.helpers import app_client
+from tests.helpers import app_client, pickup_environment
 from tests.integration.test_worker import (
     FAST,
     consuming,
@@ -305,13 +305,7 @@ async def test_a_notifier_process_continues_the_trace_an_event_carries_and_logs_
             for key, value in os.environ.items()
             if not key.startswith(("PICKUP_", "OTEL_"))
         },
-        "PICKUP_ENV": "test",
-        "PICKUP_DATABASE_URL": settings.database_url,
-        "PICKUP_REDIS_URL": settings.redis_url,
-        "PICKUP_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
-        "PICKUP_AWS_ACCESS_KEY_ID": "testing",
-        "PICKUP_AWS_SECRET_ACCESS_KEY": "testing",
-        "PICKUP_RESOURCE_PREFIX": settings.resource_prefix,
+        **pickup_environment(settings, PICKUP_ENV="test"),
         "PICKUP_HEALTH_PORT": str(health_port),
         "PICKUP_STAFF_ALERT_EMAILS": '["kitchen@shop.example"]',
         "PICKUP_TRACING_ENABLED": "true",

@@ -37,27 +37,9 @@ logger = logging.getLogger("pickup.pages")
 
 router = APIRouter(include_in_schema=False)
 
-# Scripts, styles, images and connections only from this origin; no inline code anywhere.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    # Pages show live stock and carts: always ask again.
-    "Cache-Control": "no-cache",
-}
+# Pages show live stock and carts: always ask again. The security headers (CSP without inline
+# script, nosniff, referrer policy) come from pickup.api.security, on every response.
+PAGE_HEADERS = {"Cache-Control": "no-cache"}
 EN_DASH = "\u2013"
 # What the no-JavaScript forms report back on the cart page (?notice=...).
 NOTICES = {
