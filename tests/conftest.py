@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -38,9 +39,9 @@ def _with_database(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-@pytest.fixture(scope="session")
-async def database_url(services: Services) -> AsyncIterator[str]:
-    """A fresh, migrated PostgreSQL database for this test session, dropped at the end."""
+@asynccontextmanager
+async def fresh_database(services: Services) -> AsyncIterator[str]:
+    """A new, migrated PostgreSQL database of its own, dropped on exit."""
     import asyncpg
 
     from pickup.adapters.database import migrate
@@ -54,12 +55,21 @@ async def database_url(services: Services) -> AsyncIterator[str]:
         await admin.close()
     url = _with_database(admin_dsn, name)
     await migrate(url)
-    yield url
-    admin = await asyncpg.connect(admin_dsn)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield url
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(services: Services) -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session, dropped at the end."""
+    async with fresh_database(services) as url:
+        yield url
 
 
 @pytest.fixture

@@ -130,6 +130,8 @@ async def live_shop(services: Any, database_url: str) -> AsyncIterator[LiveShop]
         opening_hours="mon-sun 00:00-24:00",
         rate_limit_cart_per_minute=100_000,
         rate_limit_checkout_per_minute=100_000,
+        # Every browser signs in from 127.0.0.1; the login limit has tests of its own.
+        rate_limit_login_per_minute=10_000,
     )
     await bootstrap(settings)
     await seed(settings, reset=True)

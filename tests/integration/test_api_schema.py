@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -43,7 +43,7 @@ from pickup.provisioning import bootstrap
 from pickup.seed.loader import seed
 from pickup.settings import Settings
 from pickup.staff.auth import CSRF_HEADER, SESSION_COOKIE
-from tests.conftest import delete_aws_resources
+from tests.conftest import delete_aws_resources, fresh_database
 
 CHECKS = (
     not_a_server_error,
@@ -61,8 +61,18 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def live_api(services: Any, database_url: str) -> Iterator[str]:
+async def schema_database_url(services: Any) -> AsyncIterator[str]:
+    """A database of this module's own: the fuzzer's orders, keys and slots never meet the
+    rest of the session's (pickup slots and idempotency keys are shop-wide tables)."""
+    async with fresh_database(services) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def live_api(services: Any, schema_database_url: str) -> Iterator[str]:
     from tests.conftest import load_settings_for
+
+    database_url = schema_database_url
 
     settings: Settings = load_settings_for(
         services,
