@@ -170,7 +170,9 @@ def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(
         except Exception as error:  # collect every operation's failure, not just the first
             failures[operation.label] = str(error)[:2000]
     assert len(statuses) > 10 * len(tested)  # the generator really exercised each operation
-    assert {200, 202, 422} <= set(statuses)
+    # Happy paths and refusals both reached. (A generated checkout is not guaranteed a 202 in
+    # every session: the stateful run below places orders by following the OpenAPI links.)
+    assert {200, 422} <= set(statuses)
     assert "POST /api/orders" in tested
     assert "POST /api/cart/add" in tested
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
