@@ -57,7 +57,9 @@ NAMING_CONVENTION = {
 # Allowed values of the plain string columns, shared with their check constraints.
 STAFF_ROLES = ("staff", "admin")
 NOTIFICATION_CHANNELS = ("email", "sms")
-NOTIFICATION_STATUSES = ("sent", "failed", "skipped")
+# "sending": claimed before the provider is called; "ambiguous": the provider may or may not
+# have accepted it (see pickup.notifier.channels).
+NOTIFICATION_STATUSES = ("sending", "sent", "failed", "ambiguous", "skipped")
 IDEMPOTENCY_STATES = ("in_progress", "completed")
 OUTBOX_DESTINATION_KINDS = ("sqs", "sns")
 LEDGER_KINDS = ("reserve", "confirm", "release", "restock", "adjust", "set")
@@ -287,13 +289,22 @@ class NotificationLog(Base):
         CheckConstraint(one_of("status", NOTIFICATION_STATUSES), name="status"),
         CheckConstraint("attempt >= 1", name="attempt_positive"),
         Index("ix_notification_log_order_id", "order_id"),
-        # Failed attempts may share a key; only one send of a notification may succeed.
+        Index("ix_notification_log_dedupe_key", "dedupe_key"),
+        # Failed attempts may share a key; only one send of a notification may succeed, and
+        # only one may be in progress.
         Index(
             "uq_notification_log_dedupe_key_sent",
             "dedupe_key",
             unique=True,
             postgresql_where=text("status = 'sent'"),
             sqlite_where=text("status = 'sent'"),
+        ),
+        Index(
+            "uq_notification_log_dedupe_key_sending",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text("status = 'sending'"),
         ),
     )
 
@@ -309,6 +320,8 @@ class NotificationLog(Base):
     attempt: Mapped[int] = mapped_column(Integer, server_default=text("1"), default=1)
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(server_default=_now())
+    # When the row last changed: for a "sending" row, when the send was claimed.
+    updated_at: Mapped[datetime] = mapped_column(server_default=_now())
 
 
 class IdempotencyKey(Base):
