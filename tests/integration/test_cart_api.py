@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -432,6 +434,145 @@ async def test_cart_writes_are_rate_limited_per_client_with_retry_after(
         assert body["retry_after"] == int(response.headers["retry-after"])
         assert_problem(await client.post("/api/cart/clear"), 429, "rate-limited")
         assert quantities(await client.get("/api/cart")) == {"flat-white": 3}
+
+
+async def counted_hits(redis: Any) -> int:
+    """Cart writes counted against the test client's address in the current window."""
+    keys = [key async for key in redis.scan_iter("ratelimit:cart:*")]
+    return sum([int(await redis.get(key)) for key in keys])
+
+
+async def test_every_cart_add_counts_once_whichever_way_it_takes(
+    client: httpx.AsyncClient, redis: Any
+) -> None:
+    # The first add finds no menu cache (it refills it), the next one this process's parse of
+    # a cache it has not read yet, later ones go the one-round-trip way; an invalidation
+    # in between sends a parsed add back the long way after its script has counted it.
+    await add(client, "flat-white")
+    await add(client, "scone")
+    await add(client, "mocha")
+    assert await counted_hits(redis) == 3
+    await invalidate_menu(redis)
+    await add(client, "flat-white")
+    await add(client, "flat-white")
+    assert await counted_hits(redis) == 5
+    for refused in (
+        await add(client, "no-such-product"),  # 404
+        await add(client, "cold-brew"),  # 409, sold out
+        await client.post("/api/cart/add", json={"product_id": "scone", "quantity": 0}),  # 422
+    ):
+        assert refused.status_code in {404, 409, 422}
+    assert await counted_hits(redis) == 8
+    assert quantities(await client.get("/api/cart")) == {"flat-white": 3, "mocha": 1, "scone": 1}
+
+
+async def test_over_the_limit_every_add_is_429_first_even_with_a_body_that_fails_validation(
+    make_settings: Callable[..., Settings], aws: AWSClients, redis: Any
+) -> None:
+    """The order the rate-limit dependency gave and the add keeps though it counts inside its
+    own script: over the limit, 429 comes before validation (422), unknown products (404)
+    and stock (409); a refused body counts like any other add. Only a body that is not JSON
+    at all is answered 422 before the limit is looked at, and is not counted."""
+    settings = make_settings(rate_limit_cart_per_minute=4, cart_max_quantity=5)
+    await open_shop(settings, aws)
+    async with app_client(settings) as client:
+        invalid = await client.post("/api/cart/add", json={"product_id": "scone", "quantity": 0})
+        assert_problem(invalid, 422, "validation-error")
+        assert_problem(await add(client, "scone", 6), 422, "validation-error")  # the setting
+        assert (await add(client, "scone")).status_code == 200
+        assert (await add(client, "flat-white")).status_code == 200
+        assert await counted_hits(redis) == 4
+
+        for response in (
+            await add(client, "flat-white"),
+            await client.post("/api/cart/add", json={"product_id": "scone", "quantity": 0}),
+            await client.post("/api/cart/add", json={"product": "scone", "extra": 1}),
+            await add(client, "scone", 6),
+            await add(client, "no-such-product"),
+            await add(client, "cold-brew"),
+        ):
+            body = assert_problem(response, 429, "rate-limited")
+            assert body["retry_after"] == int(response.headers["retry-after"])
+            assert 1 <= body["retry_after"] <= 60
+            assert (body["limit"], body["window_seconds"]) == (4, 60)
+            assert "set-cookie" not in response.headers
+            assert HEADER_NAME not in response.headers
+        assert await counted_hits(redis) == 10
+
+        not_json = await client.post(
+            "/api/cart/add", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert_problem(not_json, 422, "validation-error")
+        assert await counted_hits(redis) == 10
+        assert quantities(await client.get("/api/cart")) == {"scone": 1, "flat-white": 1}
+
+
+class RedisCommands:
+    """The commands clients sent to one database of the Redis server (MONITOR) from entering
+    until :meth:`stop`; those a Lua script ran are part of its EVALSHA, not listed."""
+
+    def __init__(self, redis: Any, database: int) -> None:
+        self.redis = redis
+        self.database = database
+
+    async def __aenter__(self) -> RedisCommands:
+        # The end marker goes through a connection opened before, so its set-up is not seen.
+        self.marker = await self.redis.connection_pool.get_connection()
+        self.monitor = self.redis.monitor()
+        await self.monitor.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.monitor.__aexit__(*exc)
+        await self.redis.connection_pool.release(self.marker)
+
+    async def stop(self) -> list[str]:
+        marker = f"end-of-test-{uuid.uuid4().hex}"
+        await self.marker.send_command("ECHO", marker)
+        await self.marker.read_response()
+        seen: list[str] = []
+        while True:
+            info = await asyncio.wait_for(self.monitor.next_command(), 5)
+            if int(info["db"]) != self.database or info.get("client_type") == "lua":
+                continue
+            if marker in info["command"]:
+                return seen
+            seen.append(info["command"])
+
+
+def database_of(settings: Settings) -> int:
+    return int(settings.redis_url.rsplit("/", 1)[1] or 0)
+
+
+async def test_a_cart_add_is_one_redis_command_refused_or_not(
+    make_settings: Callable[..., Settings], aws: AWSClients, redis: Any
+) -> None:
+    settings = make_settings(rate_limit_cart_per_minute=4)
+    await open_shop(settings, aws)
+    async with app_client(settings) as client:
+        await add(client, "flat-white")
+        await add(client, "flat-white")  # this process has parsed the menu cache now
+        token = (await add(client, "scone")).headers[HEADER_NAME]
+        async with RedisCommands(redis, database_of(settings)) as monitor:
+            added = await client.post(
+                "/api/cart/add", json={"product_id": "mocha"}, headers={HEADER_NAME: token}
+            )
+            one_add = await monitor.stop()
+        assert added.status_code == 200
+        assert quantities(added) == {"flat-white": 2, "scone": 1, "mocha": 1}
+        assert len(one_add) == 1 and one_add[0].startswith("EVALSHA"), one_add
+        assert "ratelimit:cart:" in one_add[0] and "menu:v1" in one_add[0]
+
+        async with RedisCommands(redis, database_of(settings)) as monitor:
+            refused = await add(client, "mocha")
+            one_refusal = await monitor.stop()
+        assert_problem(refused, 429, "rate-limited")
+        assert len(one_refusal) == 1 and one_refusal[0].startswith("EVALSHA"), one_refusal
+        assert quantities(await client.get("/api/cart")) == {
+            "flat-white": 2,
+            "scone": 1,
+            "mocha": 1,
+        }
 
 
 async def test_an_oversized_body_is_413_whether_declared_or_streamed(

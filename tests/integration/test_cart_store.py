@@ -10,7 +10,16 @@ from typing import Any
 import fakeredis
 import pytest
 
-from pickup.adapters.carts import CartFull, CartStore, QuantityLimit, is_cart_id, new_cart_id
+from pickup.adapters.carts import (
+    CartFull,
+    CartStore,
+    GuardChanged,
+    LineCapExceeded,
+    OverRateLimit,
+    QuantityLimit,
+    is_cart_id,
+    new_cart_id,
+)
 from pickup.adapters.redis import create_redis
 from pickup.core.errors import Conflict, InvalidInput, ServiceUnavailable
 from pickup.settings import Settings
@@ -251,6 +260,66 @@ async def test_concurrent_new_lines_stop_exactly_at_the_line_limit(connect: Conn
 
 
 # --- Ids, configuration, failures ------------------------------------------------------------
+
+
+# --- The checked add (one round trip: rate-limit hit, guard, stock cap, write, whole cart) ----
+
+
+async def test_a_checked_add_returns_the_whole_cart_and_refuses_above_its_cap(
+    connect: Connect,
+) -> None:
+    store = carts(connect())
+    cart = new_cart_id()
+    assert await store.add_capped(cart, "croissant", 2, cap=3) == {"croissant": 2}
+    assert await store.add_capped(cart, "scone", 1, cap=9) == {"croissant": 2, "scone": 1}
+    with pytest.raises(LineCapExceeded) as raised:
+        await store.add_capped(cart, "croissant", 2, cap=3)
+    assert raised.value.in_cart == 2
+    with pytest.raises(QuantityLimit):
+        await store.add_capped(cart, "scone", 10, cap=100)
+    assert await store.get(cart) == {"croissant": 2, "scone": 1}
+
+
+async def test_a_guarded_add_writes_only_while_its_guard_holds(connect: Connect) -> None:
+    client = connect()
+    store = carts(client)
+    cart = new_cart_id()
+    await client.hset("menu:v1", "version", "a")
+    assert await store.add_capped(cart, "croissant", 1, 5, guard=("menu:v1", "version", "a"))
+    await client.hset("menu:v1", "version", "b")
+    with pytest.raises(GuardChanged):
+        await store.add_capped(cart, "croissant", 1, 5, guard=("menu:v1", "version", "a"))
+    await client.delete("menu:v1")
+    with pytest.raises(GuardChanged):
+        await store.add_capped(cart, "croissant", 1, 5, guard=("menu:v1", "version", "a"))
+    assert await store.get(cart) == {"croissant": 1}
+
+
+async def test_an_add_counting_a_rate_limit_hit_counts_first_and_stops_past_the_limit(
+    connect: Connect,
+) -> None:
+    client = connect()
+    store = carts(client)
+    cart = new_cart_id()
+    rate = ("ratelimit:cart:203.0.113.4", 2, 1000)
+    await store.add_capped(cart, "croissant", 1, 5, rate=rate)
+    # Counted before the guard and the cap are looked at: a refused add still counts.
+    with pytest.raises(GuardChanged):
+        await store.add_capped(
+            cart, "croissant", 1, 5, guard=("menu:v1", "version", "x"), rate=rate
+        )
+    assert await client.get("ratelimit:cart:203.0.113.4") == "2"
+    assert 0 < await client.pttl("ratelimit:cart:203.0.113.4") <= 1000
+    for _ in range(3):
+        with pytest.raises(OverRateLimit) as raised:
+            await store.add_capped(cart, "scone", 1, 5, rate=rate)
+        assert 0 < raised.value.ttl_ms <= 1000
+    assert await client.get("ratelimit:cart:203.0.113.4") == "5"
+    assert await store.get(cart) == {"croissant": 1}  # nothing written past the limit
+    await client.pexpire("ratelimit:cart:203.0.113.4", 1)  # the window ends
+    await asyncio.sleep(0.05)
+    assert await store.add_capped(cart, "scone", 1, 5, rate=rate) == {"croissant": 1, "scone": 1}
+    assert await client.get("ratelimit:cart:203.0.113.4") == "1"
 
 
 def test_new_cart_ids_are_unguessable_url_safe_and_valid() -> None:

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from pickup.adapters.carts import CartStore, OverRateLimit, new_cart_id
 from pickup.adapters.redis import create_redis
-from pickup.api.ratelimit import RateLimited, RateLimiter, rate_limit
+from pickup.api.ratelimit import PendingHit, RateLimited, RateLimiter, rate_limit
 from pickup.core.errors import ServiceUnavailable
 from pickup.settings import Settings
 
@@ -50,6 +51,58 @@ async def test_exactly_the_limit_passes_among_fifty_concurrent_hits(
     assert len(refused) == 40
     assert all(1 <= error.retry_after <= 60 for error in refused)
     assert all(error.status == 429 and error.type == "rate-limited" for error in refused)
+
+
+async def test_cart_adds_counting_in_their_own_script_share_the_limiters_counter(
+    settings: Settings, redis: Any
+) -> None:
+    """The cart add counts its hit inside the cart's script: the same counter as the
+    limiter's own script (other cart writes), exact under concurrency, the same refusal."""
+    clients = [create_redis(settings) for _ in range(5)]
+    cart = new_cart_id()
+
+    async def cart_add(i: int) -> RateLimited | None:
+        hit = PendingHit(RateLimiter(clients[i % 5]), "cart", "203.0.113.8", 10, 60)
+        store = CartStore(clients[i % 5], ttl_seconds=60, max_lines=5, max_quantity=100)
+        try:
+            await store.add_capped(cart, "croissant", 1, cap=100, rate=hit.claim())
+        except OverRateLimit as over:
+            return hit.refusal(over.ttl_ms)
+        assert hit.claim() is None  # counted: never counted again
+        await hit.count()
+        return None
+
+    try:
+        limiters = [RateLimiter(client) for client in clients]
+        results = await asyncio.gather(
+            *(
+                cart_add(i) if i % 2 else outcome(limiters[i % 5], "203.0.113.8", 10)
+                for i in range(50)
+            )
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+
+    refused = [result for result in results if result is not None]
+    assert len(refused) == 40
+    assert all(1 <= error.retry_after <= 60 for error in refused)
+    assert all(
+        (error.status, error.limit, error.window_seconds) == (429, 10, 60) for error in refused
+    )
+    added = sum(1 for i, result in enumerate(results) if i % 2 and result is None)
+    assert int(await redis.hget(f"cart:{cart}", "croissant") or 0) == added
+    assert int(await redis.get("ratelimit:cart:203.0.113.8")) == 50
+
+
+async def test_a_pending_hit_counts_once(redis: Any) -> None:
+    hit = PendingHit(RateLimiter(redis), "cart", "203.0.113.6", 1, 60)
+    await hit.count()
+    await hit.count()
+    assert hit.claim() is None
+    assert await redis.get("ratelimit:cart:203.0.113.6") == "1"
+    with pytest.raises(ValueError, match="limit"):
+        PendingHit(RateLimiter(redis), "cart", "203.0.113.6", 0, 60)
 
 
 async def test_clients_and_buckets_are_counted_apart(redis: Any) -> None:

@@ -2,7 +2,10 @@
 
 Every write is one Lua script, so checking the bounds, writing and refreshing the expiry
 happen in one step: two tabs adding at once can neither lose an update nor together go past
-a bound. Stock is not checked here; the reservation at checkout is the hard check.
+a bound. The checked add (:meth:`CartStore.add_capped`) also takes the caller's stock cap, a
+guard on the data that cap came from, and the request's rate-limit hit, so a cart add is one
+round trip; the stock is only the caller's number, the reservation at checkout is the hard
+check.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from pickup.adapters.redis import hit_lua
 from pickup.core.errors import Conflict, InvalidInput, ServiceUnavailable
 from pickup.core.inventory import require_product_id
 
@@ -42,10 +46,29 @@ return {wanted, redis.call('HLEN', KEYS[1])}
 
 # As _ADD, with the line's stock cap (ARGV[6]) checked first and the whole cart returned, so a
 # checked add is one round trip: {-3, quantity in cart} when the line would pass the cap.
-# With a guard (KEYS[2], field ARGV[7] must equal ARGV[8]), {-4, 0} when it does not: the cap
-# was computed from data that has changed since, and nothing was written.
-_ADD_CAPPED = """
-if KEYS[2] and redis.call('HGET', KEYS[2], ARGV[7]) ~= ARGV[8] then
+# Two optional checks come before it, each with a key after KEYS[1] when used:
+# - a rate-limit hit (ARGV[9] the limit, ARGV[10] the window in ms; '' when not counted here),
+#   counted first, exactly as the rate limiter's own script counts it: {-5, ms until the window
+#   ends} when the client is over the limit, and nothing else is done;
+# - a guard (field ARGV[7] of its hash must equal ARGV[8]; '' when none): {-4, 0} when it does
+#   not, because the cap was computed from data that has changed since; nothing written.
+_ADD_CAPPED = (
+    """
+local next_key = 2
+local guard_key = nil
+if ARGV[7] ~= '' then
+  guard_key = KEYS[next_key]
+  next_key = next_key + 1
+end
+if ARGV[9] ~= '' then
+"""
+    + hit_lua("KEYS[next_key]", "ARGV[10]")
+    + """
+  if hits > tonumber(ARGV[9]) then
+    return {-5, ttl}
+  end
+end
+if guard_key and redis.call('HGET', guard_key, ARGV[7]) ~= ARGV[8] then
   return {-4, 0}
 end
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
@@ -63,6 +86,7 @@ redis.call('HSET', KEYS[1], ARGV[1], wanted)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return {wanted, redis.call('HGETALL', KEYS[1])}
 """
+)
 
 _SET = """
 local wanted = tonumber(ARGV[2])
@@ -138,6 +162,15 @@ class GuardChanged(Exception):
     """A guarded add found its guard changed: the cap may be stale; nothing was written."""
 
 
+class OverRateLimit(Exception):
+    """An add that counted a rate-limit hit found the client over the limit; nothing else
+    was done. ``ttl_ms``: milliseconds until the window ends."""
+
+    def __init__(self, ttl_ms: int) -> None:
+        super().__init__(f"over the limit for {ttl_ms} ms")
+        self.ttl_ms = ttl_ms
+
+
 def new_cart_id() -> str:
     """An unguessable cart id (32 url-safe characters): it is the only key to the cart."""
     return secrets.token_urlsafe(24)
@@ -197,12 +230,16 @@ class CartStore:
         cap: int,
         *,
         guard: tuple[str, str, str] | None = None,
+        rate: tuple[str, int, int] | None = None,
     ) -> dict[str, int]:
         """Add ``quantity`` unless the line would then hold more than ``cap`` (the stock the
         caller checked; :class:`LineCapExceeded` then); returns the cart's lines after it.
 
         ``guard`` is ``(hash key, field, value)`` the cap was computed under: if the field
         holds anything else when the script runs, :class:`GuardChanged` and nothing written.
+        ``rate`` is ``(counter key, limit, window in ms)`` of a rate-limit hit to count first,
+        as :class:`pickup.api.ratelimit.RateLimiter` counts it (the same key is the same
+        counter): past the limit, :class:`OverRateLimit` and nothing else done.
         """
         key = self.key(cart_id)
         require_product_id(product_id)
@@ -220,8 +257,17 @@ class CartStore:
         if guard is not None:
             keys.append(guard[0])
             args += [guard[1], guard[2]]
+        else:
+            args += ["", ""]
+        if rate is not None:
+            keys.append(rate[0])
+            args += [rate[1], rate[2]]
+        else:
+            args += ["", ""]
         with self._translate_errors():
             result, detail = await self._add_capped(keys=keys, args=args)
+        if result == -5:
+            raise OverRateLimit(int(detail))
         if result == -4:
             raise GuardChanged
         if result == -3:

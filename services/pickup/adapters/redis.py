@@ -27,3 +27,18 @@ def create_redis(settings: Settings) -> Redis:
         socket_timeout=5,
         health_check_interval=30,
     )
+
+
+def hit_lua(key: str, window_ms: str) -> str:
+    """Lua counting one hit of a fixed-window rate limit on ``key`` (the window, ``window_ms``
+    milliseconds, starts at its first hit; later hits never extend it). Leaves ``hits`` (in
+    this window) and ``ttl`` (milliseconds until it ends) as locals. The rate limiter's script
+    is this; the cart's add script embeds it to count a cart write in the same round trip."""
+    return f"""
+local hits = redis.call('INCR', {key})
+local ttl = redis.call('PTTL', {key})
+if ttl < 0 then
+  redis.call('PEXPIRE', {key}, {window_ms})
+  ttl = tonumber({window_ms})
+end
+"""

@@ -9,6 +9,14 @@ which is fine for abuse protection and costs one key and one round trip per requ
 
 Clients are told apart by IP address (``request.client.host``); behind a proxy uvicorn's
 ``--proxy-headers`` / ``--forwarded-allow-ips`` put the real client address there.
+
+Most routes count a request with :func:`rate_limit`, a dependency (its own round trip). A route
+whose work is itself one Redis script can count the hit inside that script instead
+(:func:`deferred_rate_limit` with :class:`CountedOnceRoute`, the cart add): the same key,
+window and limit, checked first in the script, so the request costs one round trip. Whatever
+that route refuses before its script runs (a body that fails validation, an unknown product)
+is counted on its own, and answered 429 instead when the client is over the limit, so such a
+route answers exactly as one with the dependency would.
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 
+from pickup.adapters.redis import hit_lua
 from pickup.api.deps import ResourcesDep
 from pickup.core.errors import PickupError, ServiceUnavailable
 from pickup.settings import Settings
@@ -29,16 +39,9 @@ logger = logging.getLogger("pickup.api.ratelimit")
 
 UNREACHABLE = "The rate limiter is unreachable, so writes are paused; please try again shortly."
 
+
 # Returns {hits in this window, milliseconds until the window ends}.
-_HIT = """
-local hits = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {hits, ttl}
-"""
+_HIT = hit_lua("KEYS[1]", "ARGV[1]") + "return {hits, ttl}\n"
 
 
 class RateLimited(PickupError):
@@ -62,6 +65,17 @@ class RateLimited(PickupError):
             "retry_after": self.retry_after,
         }
 
+    @classmethod
+    def after(cls, limit: int, window_seconds: int, ttl_ms: int) -> RateLimited:
+        """The refusal when the window ends in ``ttl_ms`` milliseconds."""
+        return cls(limit, window_seconds, max(1, math.ceil(int(ttl_ms) / 1000)))
+
+
+def _check_positive(**values: object) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
 
 class RateLimiter:
     def __init__(self, redis: Any, *, key_prefix: str = "ratelimit:") -> None:
@@ -75,18 +89,58 @@ class RateLimiter:
         Redis being unreachable raises :class:`ServiceUnavailable`: limits guard writes, and
         letting writes through unlimited during an outage is what an attacker would want.
         """
-        for name, value in (("limit", limit), ("window_seconds", window_seconds)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        key = f"{self.key_prefix}{bucket}:{client}"
+        _check_positive(limit=limit, window_seconds=window_seconds)
+        key = self.key(bucket, client)
         try:
             hits, ttl_ms = await self._script(keys=[key], args=[window_seconds * 1000])
         except RedisError as error:
             logger.warning("ratelimit.unavailable", extra={"bucket": bucket, "error": str(error)})
             raise ServiceUnavailable(UNREACHABLE) from error
         if int(hits) > limit:
-            retry_after = max(1, math.ceil(int(ttl_ms) / 1000))
-            raise RateLimited(limit, window_seconds, retry_after)
+            raise RateLimited.after(limit, window_seconds, ttl_ms)
+
+    def key(self, bucket: str, client: str) -> str:
+        return f"{self.key_prefix}{bucket}:{client}"
+
+
+class PendingHit:
+    """One request's hit on a limit, not counted yet. It is counted once: by the script doing
+    the request's work (:meth:`claim`, then :meth:`refusal` if that script says the client is
+    over the limit), or on its own (:meth:`count`), whichever comes first."""
+
+    __slots__ = ("bucket", "client", "counted", "limit", "limiter", "window_seconds")
+
+    def __init__(
+        self, limiter: RateLimiter, bucket: str, client: str, limit: int, window_seconds: int
+    ) -> None:
+        _check_positive(limit=limit, window_seconds=window_seconds)
+        self.limiter = limiter
+        self.bucket = bucket
+        self.client = client
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.counted = False
+
+    def claim(self) -> tuple[str, int, int] | None:
+        """``(key, limit, window in ms)`` for a script that counts the hit (see :func:`hit_lua`),
+        or ``None`` when it has been counted already. Claiming is counting: if the script then
+        fails, the request fails with it and is not counted again."""
+        if self.counted:
+            return None
+        self.counted = True
+        return self.limiter.key(self.bucket, self.client), self.limit, self.window_seconds * 1000
+
+    def refusal(self, ttl_ms: int) -> RateLimited:
+        """What to raise when the claiming script found the client over the limit."""
+        return RateLimited.after(self.limit, self.window_seconds, ttl_ms)
+
+    async def count(self) -> None:
+        """Count the hit now, in a round trip of its own, unless it was counted already;
+        :class:`RateLimited` past the limit."""
+        if self.counted:
+            return
+        self.counted = True
+        await self.limiter.hit(self.bucket, self.client, self.limit, self.window_seconds)
 
 
 def limiter_for(request: Request, redis: Any) -> RateLimiter:
@@ -121,3 +175,53 @@ def rate_limit(
 
     limited.__name__ = f"rate_limit_{bucket}"
     return limited
+
+
+_PENDING = "pending_rate_limit"
+
+
+def deferred_rate_limit(
+    bucket: str, setting: str, *, window_seconds: int = 60
+) -> Callable[[Request, Any], Awaitable[PendingHit]]:
+    """As :func:`rate_limit`, but the dependency only prepares the hit (no Redis): the route
+    counts it in its own script (:meth:`PendingHit.claim`) or with :meth:`PendingHit.count`
+    before any other work. The route must be a :class:`CountedOnceRoute`, which counts the
+    hit of a request refused before either happened."""
+    if setting not in Settings.model_fields:
+        raise ValueError(f"no setting named {setting!r}")
+
+    async def pending(request: Request, resources: ResourcesDep) -> PendingHit:
+        hit = PendingHit(
+            limiter_for(request, resources.redis),
+            bucket,
+            client_address(request),
+            getattr(resources.settings, setting),
+            window_seconds,
+        )
+        setattr(request.state, _PENDING, hit)
+        return hit
+
+    pending.__name__ = f"deferred_rate_limit_{bucket}"
+    return pending
+
+
+class CountedOnceRoute(APIRoute):
+    """A route whose :func:`deferred_rate_limit` hit is counted even when the request fails
+    before the route counted it, e.g. a body that fails validation (422): the hit is counted
+    then, and the answer is 429 instead when the client is over the limit, exactly as with the
+    :func:`rate_limit` dependency, which counts before the body is validated. (A body that is
+    not JSON at all is refused before any dependency runs, with either kind of limit.)"""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def counted_once(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception:
+                hit: PendingHit | None = getattr(request.state, _PENDING, None)
+                if hit is not None:
+                    await hit.count()  # a RateLimited (or an outage) replaces the refusal
+                raise
+
+        return counted_once

@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from pickup.adapters.carts import new_cart_id
 from pickup.api.deps import ResourcesDep
 from pickup.api.problems import problem_responses
-from pickup.api.ratelimit import rate_limit
+from pickup.api.ratelimit import CountedOnceRoute, PendingHit, deferred_rate_limit, rate_limit
 from pickup.cart.identity import (
     COOKIE_NAME,
     HEADER_NAME,
@@ -24,6 +24,11 @@ from pickup.settings import Settings
 router = APIRouter(prefix="/api/cart", tags=["cart"])
 
 LIMITED = [Depends(rate_limit("cart", "rate_limit_cart_per_minute"))]
+# The add, the hot path, counts the same limit (same bucket, same counter) inside its own
+# Redis script: one round trip per add instead of two. Answers are the same as with LIMITED:
+# over the limit is 429 before anything else, a body that fails validation included (see
+# CountedOnceRoute).
+AddLimit = Annotated[PendingHit, Depends(deferred_rate_limit("cart", "rate_limit_cart_per_minute"))]
 
 
 async def current_cart_id(
@@ -95,23 +100,30 @@ async def get_cart(resources: ResourcesDep, cart_id: CartId) -> CartView:
     return await view_cart(resources, cart_id)
 
 
-@router.post(
-    "/add",
-    response_model=CartView,
-    responses=_responses(404, 409, 413, 415, 422, 429, 503),
-    dependencies=LIMITED,
-    summary="Add units of a product (starts a cart on the first add)",
-    description="Answers 409 `insufficient-stock` with `available` when the line would hold "
-    "more than is left or than one order may hold; nothing is written then.",
-)
-async def add_to_cart(body: CartAdd, resources: ResourcesDep, cart_id: CartId) -> Response:
+async def add_to_cart(
+    body: CartAdd, resources: ResourcesDep, cart_id: CartId, limit: AddLimit
+) -> Response:
     _within_line_limit(body.quantity, resources.settings)
     cart_id = cart_id or new_cart_id()
-    view = await add_item(resources, cart_id, body.product_id, body.quantity)
+    view = await add_item(resources, cart_id, body.product_id, body.quantity, limit=limit)
     # Serialised once, here: handing FastAPI the model would validate it again first.
     answer = Response(view.model_dump_json(), media_type="application/json")
     _keep(answer, cart_id, resources.settings)
     return answer
+
+
+router.add_api_route(
+    "/add",
+    add_to_cart,
+    methods=["POST"],
+    response_model=CartView,
+    responses=_responses(404, 409, 413, 415, 422, 429, 503),
+    summary="Add units of a product (starts a cart on the first add)",
+    description="Answers 409 `insufficient-stock` with `available` when the line would hold "
+    "more than is left or than one order may hold; nothing is written then.",
+    # Counts the add's rate-limit hit when the request is refused before add_item counts it.
+    route_class_override=CountedOnceRoute,
+)
 
 
 @router.put(

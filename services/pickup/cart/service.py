@@ -9,15 +9,18 @@ Prices always come from the products, never from the client.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pickup.adapters.carts import GuardChanged, LineCapExceeded
+from pickup.adapters.carts import GuardChanged, LineCapExceeded, OverRateLimit
 from pickup.cart.schemas import CartLine, CartTotals, CartView, LineIssue
 from pickup.core.inventory import InsufficientStock, ProductWithInventory, Shortfall, UnknownProduct
 from pickup.menu.cache import MENU_KEY
 from pickup.menu.schemas import Stock
 from pickup.menu.service import catalogue, last_parsed, product_stock, products_by_id
 from pickup.runtime import Resources
+
+if TYPE_CHECKING:
+    from pickup.api.ratelimit import PendingHit
 
 
 class CartStockLimit(InsufficientStock):
@@ -59,26 +62,42 @@ async def view_cart(resources: Resources, cart_id: str | None) -> CartView:
     return _view(resources, lines, products)
 
 
-async def add_item(resources: Resources, cart_id: str, product_id: str, quantity: int) -> CartView:
+async def add_item(
+    resources: Resources,
+    cart_id: str,
+    product_id: str,
+    quantity: int,
+    *,
+    limit: PendingHit | None = None,
+) -> CartView:
     """Add ``quantity`` units to the product's line (the line is created if needed).
 
     The hot path of a shop, one Redis round trip when this process has parsed the current
-    menu cache: the line's cap comes from that parsed copy, and the cart's script checks that
-    the cache still holds that copy (its version stamp), checks the cap, writes and returns
-    the whole cart, all in one step. A changed cache, or none parsed yet, takes the long way:
-    read the cache (refilled from DynamoDB if it missed), then the same script unguarded.
+    menu cache: the line's cap comes from that parsed copy, and the cart's script counts the
+    request's rate-limit hit (``limit``, when given), checks that the cache still holds that
+    copy (its version stamp), checks the cap, writes and returns the whole cart, all in one
+    step. A changed cache, or none parsed yet, takes the long way: the hit counted first on
+    its own (nothing else is read for a client over the limit), then the cache read
+    (refilled from DynamoDB if it missed), then the same script unguarded.
     """
     last = last_parsed()
     if last is not None and (product := last[1].get(product_id)) is not None:
         version, known = last
         try:
             lines = await _add_within_cap(
-                resources, cart_id, product, quantity, guard=(MENU_KEY, "version", version)
+                resources,
+                cart_id,
+                product,
+                quantity,
+                guard=(MENU_KEY, "version", version),
+                limit=limit,
             )
         except GuardChanged:
-            pass
+            pass  # the hit was counted, so the long way does not count it again
         else:
             return _view(resources, lines, await products_by_id(resources, lines, known=known))
+    if limit is not None:
+        await limit.count()
     known = await catalogue(resources)
     product = (await products_by_id(resources, [product_id], known=known)).get(product_id)
     if product is None:
@@ -95,11 +114,16 @@ async def _add_within_cap(
     product: ProductWithInventory,
     quantity: int,
     guard: tuple[str, str, str] | None = None,
+    limit: PendingHit | None = None,
 ) -> dict[str, int]:
+    rate = None if limit is None else limit.claim()
     try:
         return await resources.carts.add_capped(
-            cart_id, product.id, quantity, _line_cap(product), guard=guard
+            cart_id, product.id, quantity, _line_cap(product), guard=guard, rate=rate
         )
+    except OverRateLimit as refused:
+        assert limit is not None
+        raise limit.refusal(refused.ttl_ms) from None
     except LineCapExceeded as refused:
         reason = "insufficient" if product.is_available else "unavailable"
         in_cart = refused.in_cart
