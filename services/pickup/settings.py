@@ -271,6 +271,13 @@ class Settings(BaseSettings):
     notifier_concurrency: int = Field(
         10, ge=1, le=500, description="notifications sent at once per notifier (1-500)"
     )
+    notification_send_lease_seconds: int = Field(
+        120,
+        ge=30,
+        le=3600,
+        description="seconds a notification claimed for sending stays claimed; an older claim "
+        "means its sender died mid-send (30-3600, well above the 20-second send timeout)",
+    )
     prep_minutes_per_item: float = Field(
         2.0, gt=0, le=120, description="minutes of kitchen time one item takes (0 < n <= 120)"
     )

@@ -212,6 +212,7 @@ PICKUP_FORWARDED_ALLOW_IPS: {{ $c.forwardedAllowIps | quote }}
 PICKUP_OUTBOX_RELAY_INTERVAL_SECONDS: {{ $c.outboxRelayIntervalSeconds | float64 | quote }}
 PICKUP_WORKER_CONCURRENCY: {{ $c.workerConcurrency | int64 | quote }}
 PICKUP_NOTIFIER_CONCURRENCY: {{ $c.notifierConcurrency | int64 | quote }}
+PICKUP_NOTIFICATION_SEND_LEASE_SECONDS: {{ $c.notificationSendLeaseSeconds | int64 | quote }}
 PICKUP_PREP_MINUTES_PER_ITEM: {{ $c.prepMinutesPerItem | float64 | quote }}
 PICKUP_STAFF_CAPACITY: {{ $c.staffCapacity | int64 | quote }}
 PICKUP_SWEEPER_INTERVAL_SECONDS: {{ $c.sweeperIntervalSeconds | float64 | quote }}

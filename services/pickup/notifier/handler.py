@@ -7,9 +7,11 @@ takes its place (and the text is not tried again). Staff: an email to every
 ``PICKUP_STAFF_ALERT_EMAILS`` address for each alert, and for critical and out-of-stock alerts
 a text to every ``PICKUP_STAFF_ALERT_PHONES`` number.
 
-Each (event, channel, recipient) has a dedupe key, so a message delivered twice sends once.
+Each (event, channel, recipient) has a dedupe key, so a message delivered twice sends once
+(pickup.notifier.channels: a send is claimed before it is made and its outcome recorded after).
 An email that fails is retried (the message comes back with a backoff) and, after the queue's
-receive count, goes to the DLQ; every attempt is in the notification log.
+receive count, goes to the DLQ; every attempt is in the notification log. A notification
+another delivery is still sending brings the message back once that claim's lease has run out.
 """
 
 from __future__ import annotations
@@ -199,7 +201,8 @@ async def notify_staff(
     if not alert_emails and not alert_phones:
         logger.info("stock.alert_unsent alert_id=%s (no staff recipients configured)", alert_id)
         return
-    failures = []
+    failures: list[str] = []
+    later: list[Retry] = []  # claimed by another delivery, or not yet recorded
     if event_type in CRITICAL_ALERTS:
         text = render_sms("stock_alert", context)
         for phone in alert_phones:
@@ -214,6 +217,8 @@ async def notify_staff(
                 await deliver(resources, channels, sms, retry_after_failure=False)
             except SendFailed:
                 pass  # every alert is also emailed, below
+            except Retry as retry:
+                later.append(retry)
     rendered = render_email("stock_alert", context)
     for address in alert_emails:
         email = Notification(
@@ -227,5 +232,10 @@ async def notify_staff(
             await deliver(resources, channels, email)
         except SendFailed as failure:
             failures.append(failure.error)
+        except Retry as retry:
+            later.append(retry)
     if failures:
         raise Retry("; ".join(failures))
+    if later:  # the rest went out: come back once the longest claim has lapsed
+        delays = [retry.delay for retry in later if retry.delay is not None]
+        raise Retry("; ".join(retry.reason for retry in later), delay=max(delays, default=None))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pickup.adapters.orm import NotificationLog, Order
@@ -27,16 +29,69 @@ async def lock_dedupe_key(session: AsyncSession, key: str) -> None:
         )
 
 
-async def attempts(session: AsyncSession, key: str) -> tuple[bool, int]:
-    """(whether it was sent, how many attempts were recorded) for ``key``."""
-    rows = await session.execute(
-        select(NotificationLog.status, func.count())
-        .where(NotificationLog.dedupe_key == key)
-        .group_by(NotificationLog.status)
+@dataclass(frozen=True)
+class Claim:
+    """A ``sending`` row: a send in progress, or one whose sender died."""
+
+    id: int
+    attempt: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class History:
+    """What the log says about one dedupe key."""
+
+    sent: bool
+    attempts: int  # rows of every status
+    claim: Claim | None  # the ``sending`` row, if there is one
+
+
+async def history(session: AsyncSession, key: str) -> History:
+    rows = (
+        await session.execute(
+            select(
+                NotificationLog.id,
+                NotificationLog.status,
+                NotificationLog.attempt,
+                NotificationLog.updated_at,
+            ).where(NotificationLog.dedupe_key == key)
+        )
+    ).all()
+    claim = next(
+        (Claim(row.id, row.attempt, row.updated_at) for row in rows if row.status == "sending"),
+        None,
     )
-    counts: dict[str, int] = {status: count for status, count in rows}
-    return counts.get("sent", 0) > 0, sum(counts.values())
+    return History(
+        sent=any(row.status == "sent" for row in rows),
+        attempts=max((row.attempt for row in rows), default=0),
+        claim=claim,
+    )
 
 
-def record(session: AsyncSession, **values: Any) -> None:
-    session.add(NotificationLog(**values))
+async def claim(session: AsyncSession, **values: Any) -> int:
+    """Insert a ``sending`` row; its id."""
+    row = NotificationLog(status="sending", **values)
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+async def settle(
+    session: AsyncSession,
+    row_id: int,
+    *,
+    status: str,
+    now: datetime,
+    expected: str = "sending",
+    provider_message_id: str | None = None,
+    error: str | None = None,
+) -> bool:
+    """Write the outcome onto row ``row_id`` if it is still ``expected``; whether it was."""
+    result = await session.execute(
+        update(NotificationLog)
+        .where(NotificationLog.id == row_id, NotificationLog.status == expected)
+        .values(status=status, provider_message_id=provider_message_id, error=error, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
