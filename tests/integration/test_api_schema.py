@@ -180,6 +180,7 @@ def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(
 
 # Streams never end, and signing out or in mid-run would only test that the session ends.
 STATEFUL_EXCLUDED = r"(/events$|^/api/staff/(login|logout)$)"
+ORDER_LIFE_CYCLE = r"^/api/(orders|admin/orders(/\{order_id\}(/status)?)?)$"
 
 
 def point_at_real_products(body: Any, seed_text: str) -> None:
@@ -212,7 +213,9 @@ def test_a_stateful_run_over_the_whole_api_as_staff_finds_no_server_error(
     failures: dict[str, str] = {}
     calls: list[str] = []
 
-    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+    class Hooks:
+        """Sign-in, the CSRF header and the checks, shared by the state machines below."""
+
         def setup(self) -> None:
             # Each scenario signs in afresh: an earlier one may have ended its session (a
             # password change ends every session of that account).
@@ -247,30 +250,48 @@ def test_a_stateful_run_over_the_whole_api_as_staff_finds_no_server_error(
             except Exception as error:
                 failures.setdefault(case.operation.label, str(error)[:3000])
 
-    # Rounds with fixed seeds. The server keeps what earlier scenarios did, so what a link
-    # can follow differs between runs of the same choices; Hypothesis then stops a round as
-    # "flaky" (schemathesis' own runner restarts the same way). Failures are already
-    # collected above, so an interrupted round loses no finding, only steps.
-    interrupted = 0
-    for round_seed in range(3):
-        try:
-            hypothesis.seed(round_seed)(Workflow).run(
-                settings=settings(
-                    max_examples=15,
-                    stateful_step_count=8,
-                    deadline=None,
-                    database=None,
-                    suppress_health_check=list(HealthCheck),
-                    phases=[Phase.explicit, Phase.generate],
+    def run_rounds(workflow: Any, seeds: range) -> int:
+        """Rounds with fixed seeds; returns how many were interrupted.
+
+        The server keeps what earlier scenarios did, so what a link can follow differs
+        between runs of the same choices; Hypothesis then stops a round as "flaky"
+        (schemathesis' own runner restarts the same way). Failures are already collected
+        above, so an interrupted round loses no finding, only steps."""
+        interrupted = 0
+        for round_seed in seeds:
+            try:
+                hypothesis.seed(round_seed)(workflow).run(
+                    settings=settings(
+                        max_examples=15,
+                        stateful_step_count=8,
+                        deadline=None,
+                        database=None,
+                        suppress_health_check=list(HealthCheck),
+                        phases=[Phase.explicit, Phase.generate],
+                    )
                 )
-            )
-        except (Flaky, FlakyStrategyDefinition):
-            interrupted += 1
-        except AssertionError as error:
-            where = "".join(traceback.format_tb(error.__traceback__))
-            if "hypothesis/internal/conjecture" not in where:  # an inconsistent replay only
-                raise
-            interrupted += 1
+            except (Flaky, FlakyStrategyDefinition):
+                interrupted += 1
+            except AssertionError as error:
+                where = "".join(traceback.format_tb(error.__traceback__))
+                if "hypothesis/internal/conjecture" not in where:  # an inconsistent replay only
+                    raise
+                interrupted += 1
+        return interrupted
+
+    # The whole API; then the order life cycle alone (checkout, the staff list and read, status
+    # changes), where the links from a staff read to the status change (the order's next
+    # status, its ETag as If-Match) get followed often enough to move orders on.
+    class Workflow(Hooks, schema.as_state_machine()):  # type: ignore[misc]
+        pass
+
+    class OrderWorkflow(  # type: ignore[misc]
+        Hooks, schema.include(path_regex=ORDER_LIFE_CYCLE).as_state_machine()
+    ):
+        pass
+
+    interrupted = run_rounds(Workflow, range(3))
+    interrupted += run_rounds(OrderWorkflow, range(3))
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
     steps = len(calls)
     report = f"{steps} steps, {interrupted} rounds interrupted: {seen}"
@@ -293,4 +314,7 @@ def test_a_stateful_run_over_the_whole_api_as_staff_finds_no_server_error(
         if "{order_id}" in label and statuses & {200, 409}
     }
     assert len(followed) >= 2, report
+    # A staff read's links carry the order's next status and its ETag (as If-Match): status
+    # changes get through, not only their refusals (428 without a version, 412, 409).
+    assert 200 in seen["PUT /api/admin/orders/{order_id}/status"], report
     assert steps >= 100, report

@@ -108,7 +108,8 @@ async def list_orders(
     return await orders.list_orders(resources, where, sort=sort, cursor=cursor, limit=limit)
 
 
-# OpenAPI links: an order seen by staff can be moved on with the version it was seen at.
+# OpenAPI links: an order seen by staff can be moved on, to the first status it may move to
+# now, with the version it was seen at (its ETag, sent back as If-Match).
 NEXT_STATUS_LINKS = {
     "ChangeOrderStatus": {
         "operationId": "change_order_status_api_admin_orders__order_id__status_put",
@@ -116,7 +117,12 @@ NEXT_STATUS_LINKS = {
             "order_id": "$response.body#/order_id",
             "header.If-Match": "$response.header.ETag",
         },
-        "description": "Move the order on from the version just seen.",
+        "requestBody": {
+            "status": "$response.body#/allowed_transitions/0",
+            "version": "$response.body#/version",
+        },
+        "description": "Move the order on (to the next status it may take) from the version "
+        "just seen.",
     }
 }
 
