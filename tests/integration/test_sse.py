@@ -13,10 +13,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import event
 
 from pickup import live
 from pickup.admin.live_hub import LiveHub
 from pickup.api.app import create_app
+from pickup.core.errors import ServiceUnavailable
 from pickup.runtime import Resources
 from pickup.staff.auth import CSRF_HEADER
 from tests.integration.staff_helpers import ADMIN_EMAIL, PASSWORD, assert_problem, place_order
@@ -219,6 +221,65 @@ async def test_the_customer_stream_carries_status_and_times_only(
             assert event["data"]["status"] == "ready" and "id" in event
     body = json.dumps(event)
     assert "grace" not in body.lower() and "+4477" not in body
+
+
+class OrderLookups:
+    """Counts the statements reading the orders table on an engine while entered."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine.sync_engine
+        self.count = 0
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM orders" in statement:
+            self.count += 1
+
+    def __enter__(self) -> OrderLookups:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+async def test_a_customer_subscription_looks_the_order_up_once(
+    served: Live, browser: httpx.AsyncClient
+) -> None:
+    placed = await place_order(browser, [("croissant", 1)])
+    url = f"/api/orders/{placed['order_id']}/events"
+    with OrderLookups(served.resources.engine) as lookups:
+        async with browser.stream("GET", url, params={"token": placed["lookup_token"]}) as fresh:
+            first = await Reader(fresh).next()
+        assert first["event"] == "order.status" and first["data"]["status"] == "pending"
+        assert lookups.count == 1
+
+        assert_problem(await browser.get(url, params={"token": "wrong"}), 404, "order-not-found")
+        assert lookups.count == 2
+
+        topic = live.order_topic(placed["order_id"])
+        seen = await publish(served, topic, "order.status", {"status": "confirmed"})
+        missed = await publish(served, topic, "order.status", {"status": "preparing"})
+        headers = {"X-Order-Token": placed["lookup_token"], "Last-Event-ID": seen}
+        async with browser.stream("GET", url, headers=headers) as reconnected:
+            replayed = await Reader(reconnected).next()
+        assert replayed["id"] == missed and replayed["data"]["status"] == "preparing"
+        assert lookups.count == 3
+    await wait_for(lambda: served.hub.subscriber_count == 0)
+
+
+async def test_with_the_live_hub_down_a_wrong_token_is_still_404(
+    served: Live, browser: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    placed = await place_order(browser, [("croissant", 1)])
+    url = f"/api/orders/{placed['order_id']}/events"
+
+    async def unreachable(topic: str) -> Any:
+        raise ServiceUnavailable("live updates are unreachable")
+
+    monkeypatch.setattr(served.hub, "subscribe", unreachable)
+    assert_problem(await browser.get(url, params={"token": "wrong"}), 404, "order-not-found")
+    refused = await browser.get(url, params={"token": placed["lookup_token"]})
+    assert_problem(refused, 503, "service-unavailable")
 
 
 async def test_one_reader_serves_many_subscribers_and_forgets_those_that_leave(

@@ -18,10 +18,10 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from pickup import live
-from pickup.adapters.orm import Order
 from pickup.admin.live_hub import EVENT_ID, LiveEvent, LiveHub, Subscription, event_key
 from pickup.api.deps import ResourcesDep
 from pickup.api.problems import problem_responses
+from pickup.core.errors import ServiceUnavailable
 from pickup.core.orders import OrderStatus
 from pickup.orders import repository as orders_repository
 from pickup.orders.service import OrderNotFound, hash_token, status_view
@@ -120,17 +120,23 @@ async def open_stream(
     *,
     history: int,
     heartbeat: float,
-    snapshot: Callable[[], Awaitable[list[str]]] | None = None,
+    first: Callable[[], Awaitable[list[str]]] | None = None,
     transform: Callable[[LiveEvent], str | None] | None = None,
 ) -> EventStreamResponse:
-    """Subscribe, then take the snapshot or the replay: a change made meanwhile arrives
-    live (perhaps twice, never not at all)."""
-    subscription = await hub.subscribe(topic)
+    """Subscribe, then take the first events (``first``: a snapshot, which may also refuse
+    the stream by raising) and the replay: a change made meanwhile arrives live (perhaps
+    twice, never not at all)."""
+    try:
+        subscription = await hub.subscribe(topic)
+    except ServiceUnavailable:
+        if first is not None:
+            await first()  # its own refusal (a wrong token's 404) comes before the outage
+        raise
     backlog: list[LiveEvent] = []
     chunks: list[str] = []
     try:
-        if snapshot is not None:
-            chunks.extend(await snapshot())
+        if first is not None:
+            chunks.extend(await first())
         if last_event_id is not None:
             backlog, gap = await hub.replay(topic, last_event_id, history)
             if gap:
@@ -206,20 +212,18 @@ async def order_events(
         raise not_found
     detail = "Order status is unavailable right now. Please try again in a moment."
 
-    async def load() -> Order | None:
+    async def first() -> list[str]:
+        # One lookup, after subscribing: it authorises the stream and is the snapshot a fresh
+        # page starts from (a reconnect replays instead), so a change committed before it is
+        # in the snapshot and one committed after it arrives live.
         async with orders_repository.database_errors(detail), resources.sessions() as session:
-            return await orders_repository.get_order(session, order_id)
-
-    order = await load()
-    if order is None or not hmac.compare_digest(order.lookup_token_hash, hash_token(given)):
-        raise not_found
-
-    async def snapshot() -> list[str]:
-        current = await load()
-        if current is None:
+            order = await orders_repository.get_order(session, order_id)
+        if order is None or not hmac.compare_digest(order.lookup_token_hash, hash_token(given)):
+            raise not_found
+        if last_event_id is not None:
             return []
         data = customer_view(
-            LiveEvent(id="0-0", type="order.status", data=status_view(current).model_dump_json())
+            LiveEvent(id="0-0", type="order.status", data=status_view(order).model_dump_json())
         )
         return [] if data is None else [format_event("order.status", data)]
 
@@ -230,7 +234,6 @@ async def order_events(
         last_event_id,
         history=settings.live_history_size,
         heartbeat=settings.sse_heartbeat_seconds,
-        # A fresh page starts from where the order stands; a reconnect replays instead.
-        snapshot=snapshot if last_event_id is None else None,
+        first=first,
         transform=customer_view,
     )
