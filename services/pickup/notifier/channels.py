@@ -247,10 +247,11 @@ async def deliver(
         await _record_remembered(resources, channels, key)
 
     # 1. Claim.
-    now = datetime.now(UTC)
     lapsed: repository.Claim | None = None
     async with resources.sessions.begin() as session:
         await repository.lock_dedupe_key(session, key)
+        # The claim's time, taken once the lock is held; its lease runs from here.
+        now, started = datetime.now(UTC), time.monotonic()
         seen = await repository.history(session, key)
         if seen.sent:
             logger.info(
@@ -293,7 +294,6 @@ async def deliver(
                 created_at=now,
                 updated_at=now,
             )
-    claimed = time.monotonic()
     if lapsed is not None:
         _ambiguous(notification, key, lapsed.attempt, "the sender stopped mid-send")
     if skipped:
@@ -317,15 +317,13 @@ async def deliver(
         failed = None
 
     # 3. Record the outcome, riding out a PostgreSQL outage for most of the lease.
-    deadline = claimed + lease.total_seconds() * RECORD_SHARE_OF_LEASE
+    deadline = started + lease.total_seconds() * RECORD_SHARE_OF_LEASE
     if await _record(resources, outcome, deadline=deadline) is None:
         channels.unrecorded[key] = outcome
         raise OutcomeUnrecorded(
             f"{notification.channel} {redact(key)} attempt {attempt}: {outcome.status}, "
             "not recorded (the database is unavailable)",
-            delay=max(deadline - time.monotonic(), 0)
-            + lease.total_seconds() * (1 - RECORD_SHARE_OF_LEASE)
-            + 1,
+            delay=max(started + lease.total_seconds() - time.monotonic(), 0) + 1,
         )
 
     if failed is not None:
