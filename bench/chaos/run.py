@@ -85,6 +85,9 @@ OVERRIDES = {
     "reservation_intent_grace_seconds": 10,
     "sqs_visibility_timeout_seconds": 10,
     "outbox_relay_interval_seconds": 1,
+    # A notifier killed mid-send leaves a claim: its email goes out again (counted ambiguous)
+    # once the claim lapses, within the run.
+    "notification_send_lease_seconds": 30,
 }
 
 
@@ -341,9 +344,7 @@ def run_chaos(schedule: Schedule, results_dir: Path | None = RESULTS) -> dict[st
         results = [
             checks.orders_exist_once(load, world),
             checks.orders_confirmed(load, world),
-            checks.one_confirmation_email(
-                load, world, [(f.fault, f.started_at, f.ended_at) for f in harness.faults]
-            ),
+            checks.one_confirmation_email(load, world),
             checks.refusals_were_problems(load, world),
             checks.stock_exact(load, world),
             checks.no_orphaned_reservation(load, world),
