@@ -70,32 +70,50 @@ export function initSignOut() {
 /**
  * The staff event stream (/api/admin/events). EventSource reconnects by itself with
  * Last-Event-ID; when the browser gives up (the stream answered an error) a new one is
- * opened with a growing delay. While disconnected the banner says so.
+ * opened with a growing delay. While disconnected the banner says so; once the stream is
+ * back, whichever way it came back, `resync` runs so the page catches up on what it missed
+ * (a replay cannot cover a stream that never got an event id, nor a fresh EventSource).
  */
 export function liveStream(handlers, { onState = () => {} } = {}) {
   const banner = $("[data-live-banner]");
+  const bannerText = banner && $("[data-live-banner-text]", banner);
+  const message = bannerText ? bannerText.textContent : "";
   let source = null;
   let delay = 1000;
   let lostTimer = null;
-  const setLost = (lost) => {
-    clearTimeout(lostTimer);
-    if (lost) {
-      // A blip shorter than a second is not worth a banner.
-      lostTimer = setTimeout(() => {
-        if (banner) banner.hidden = false;
-      }, 800);
-    } else if (banner) {
-      banner.hidden = true;
+  let lost = false;
+  let everOpen = false;
+  const showBanner = () => {
+    if (!banner) return;
+    banner.hidden = false;
+    // Written after it is shown, so assistive technology reads the status out.
+    if (bannerText) {
+      bannerText.textContent = "";
+      setTimeout(() => {
+        bannerText.textContent = message;
+      }, 50);
     }
-    onState(lost ? "reconnecting" : "live");
   };
-  const open = (isRetry) => {
+  const setLost = (isLost) => {
+    if (isLost) {
+      // A blip shorter than a second is not worth a banner; further errors while already
+      // disconnected do not push it back.
+      if (!lost) lostTimer = setTimeout(showBanner, 800);
+    } else {
+      clearTimeout(lostTimer);
+      if (banner) banner.hidden = true;
+    }
+    lost = isLost;
+    onState(isLost ? "reconnecting" : "live");
+  };
+  const open = () => {
     source = new EventSource("/api/admin/events");
     source.addEventListener("open", () => {
       delay = 1000;
+      const reconnected = everOpen || lost;
+      everOpen = true;
       setLost(false);
-      if (isRetry && handlers.resync) handlers.resync();
-      isRetry = false;
+      if (reconnected && handlers.resync) handlers.resync();
     });
     source.addEventListener("error", () => {
       setLost(true);
@@ -105,7 +123,7 @@ export function liveStream(handlers, { onState = () => {} } = {}) {
           // A stream refused for an ended session: back to sign-in instead of looping.
           const me = await api("/api/staff/me").catch(() => null);
           if (me && me.status === 401) return toLogin();
-          open(true);
+          open();
         }, delay);
         delay = Math.min(delay * 2, 30000);
       }
@@ -122,7 +140,7 @@ export function liveStream(handlers, { onState = () => {} } = {}) {
       });
     }
   };
-  open(false);
+  open();
   window.addEventListener("pagehide", () => source && source.close());
   return { close: () => source && source.close() };
 }
