@@ -1,8 +1,9 @@
 """The fault-injection suite's short form (``make chaos`` runs the full schedule): steady
 checkouts while Redis restarts, PostgreSQL crashes and restarts, the AWS endpoint is cut off
 and the worker, the notifier and the API are SIGKILLed mid-work; afterwards every accepted
-order exists once, is confirmed and emailed once, every refusal was a problem document, stock
-is exact, nothing is orphaned and the DLQs hold only the injected poison."""
+order exists once, is confirmed and emailed once (a second email only where the notification
+log shows an ambiguous send: one cut off after its request left), every refusal was a problem
+document, stock is exact, nothing is orphaned and the DLQs hold only the injected poison."""
 
 from __future__ import annotations
 
