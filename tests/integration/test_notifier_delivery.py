@@ -375,6 +375,31 @@ async def test_the_sending_client_makes_one_request_and_a_lost_answer_is_ambiguo
     assert len(await sent_emails(services.aws_endpoint, address)) == 1
 
 
+async def test_a_text_message_is_sent_the_same_way_one_request_and_no_retry_after_an_ambiguous_one(
+    shop: Resources, make_settings: Callable[..., Settings]
+) -> None:
+    key = f"order.ready:{uuid.uuid4()}:sms"
+    text = Notification(
+        channel="sms", recipient="+447700900123", template="order_ready", dedupe_key=key, sms="Hi"
+    )
+    server = SwallowingEndpoint(reset=True)
+    async with server as endpoint:
+        swallowing = pipeline_settings(
+            make_settings, aws_endpoint_url=endpoint, notification_send_lease_seconds=LEASE
+        )
+        async with Resources.open(swallowing) as notifier:
+            with pytest.raises(SendFailed) as failed:
+                await deliver(notifier, Channels(notifier), text, retry_after_failure=False)
+    assert failed.value.ambiguous and server.requests == 1
+    # A text with an email fallback is not tried again: the fallback goes out instead.
+    outcome = await deliver(shop, Channels(shop), text, retry_after_failure=False)
+    assert outcome is Delivery.GAVE_UP
+    assert await statuses(shop, dedupe_key=key) == [(1, "ambiguous")]
+    # Without a fallback it is sent again.
+    assert await deliver(shop, Channels(shop), text) is Delivery.SENT
+    assert await statuses(shop, dedupe_key=key) == [(1, "ambiguous"), (2, "sent")]
+
+
 def answered(status: int, code: str) -> ClientError:
     metadata = {"HTTPStatusCode": status}
     return ClientError({"Error": {"Code": code}, "ResponseMetadata": metadata}, "SendEmail")  # type: ignore[typeddict-item]
