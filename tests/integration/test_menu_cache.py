@@ -81,6 +81,22 @@ async def test_the_etag_is_strong_and_stable_and_a_match_answers_304(
     assert changed.content == first.content
 
 
+async def test_the_schema_documents_if_none_match_as_a_header_parameter(
+    client: httpx.AsyncClient,
+) -> None:
+    # The route reads the header itself; the schema still names it as FastAPI would.
+    schema = (await client.get("/api/openapi.json")).json()
+    operation = schema["paths"]["/api/menu"]["get"]
+    [parameter] = operation["parameters"]
+    assert (parameter["name"], parameter["in"], parameter["required"]) == (
+        "if-none-match",
+        "header",
+        False,
+    )
+    assert parameter["description"] == parameter["schema"]["description"]
+    assert {"200", "304", "503"} <= set(operation["responses"])
+
+
 async def test_a_stock_change_shows_once_the_menu_is_invalidated(
     client: httpx.AsyncClient, shop: InventoryStore, redis: Any
 ) -> None:
