@@ -12,11 +12,10 @@ Clients are told apart by IP address (``request.client.host``); behind a proxy u
 
 Most routes count a request with :func:`rate_limit`, a dependency (its own round trip). A route
 whose work is itself one Redis script can count the hit inside that script instead
-(:func:`deferred_rate_limit` with :class:`CountedOnceRoute`, the cart add): the same key,
-window and limit, checked first in the script, so the request costs one round trip. Whatever
-that route refuses before its script runs (a body that fails validation, an unknown product)
-is counted on its own, and answered 429 instead when the client is over the limit, so such a
-route answers exactly as one with the dependency would.
+(:func:`counted_in_route`, the cart add): the same key, window and limit, checked first in
+the script, so the request costs one round trip. Whatever that route refuses before its
+script runs (a body that fails validation, an unknown product) is counted on its own, and
+answered 429 instead when the client is over the limit.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 
 from pickup.adapters.redis import hit_lua
-from pickup.api.deps import ResourcesDep
+from pickup.api.deps import ResourcesDep, get_resources
 from pickup.core.errors import PickupError, ServiceUnavailable
 from pickup.settings import Settings
 
@@ -180,48 +179,46 @@ def rate_limit(
 _PENDING = "pending_rate_limit"
 
 
-def deferred_rate_limit(
-    bucket: str, setting: str, *, window_seconds: int = 60
-) -> Callable[[Request, Any], Awaitable[PendingHit]]:
-    """As :func:`rate_limit`, but the dependency only prepares the hit (no Redis): the route
-    counts it in its own script (:meth:`PendingHit.claim`) or with :meth:`PendingHit.count`
-    before any other work. The route must be a :class:`CountedOnceRoute`, which counts the
-    hit of a request refused before either happened."""
+def counted_in_route(bucket: str, setting: str, *, window_seconds: int = 60) -> type[APIRoute]:
+    """A route class limiting each client as :func:`rate_limit` does, for a route that counts
+    the hit itself, inside the Redis script doing its work (:meth:`PendingHit.claim`), or
+    with :meth:`PendingHit.count` before any other work. The route finds its hit with
+    :func:`pending_hit`; no Redis is touched before the endpoint runs.
+
+    Every request the route answers counts once: one refused before the endpoint counted it
+    (a body that fails validation, or is not JSON at all) is counted then, and the answer is
+    429 instead when the client is over the limit, so over the limit 429 comes first whatever
+    the body. (413 and 415 come from middleware, before any route or limit.)
+    """
     if setting not in Settings.model_fields:
         raise ValueError(f"no setting named {setting!r}")
 
-    async def pending(request: Request, resources: ResourcesDep) -> PendingHit:
-        hit = PendingHit(
-            limiter_for(request, resources.redis),
-            bucket,
-            client_address(request),
-            getattr(resources.settings, setting),
-            window_seconds,
-        )
-        setattr(request.state, _PENDING, hit)
-        return hit
+    class CountedInRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+            handler = super().get_route_handler()
 
-    pending.__name__ = f"deferred_rate_limit_{bucket}"
-    return pending
-
-
-class CountedOnceRoute(APIRoute):
-    """A route whose :func:`deferred_rate_limit` hit is counted even when the request fails
-    before the route counted it, e.g. a body that fails validation (422): the hit is counted
-    then, and the answer is 429 instead when the client is over the limit, exactly as with the
-    :func:`rate_limit` dependency, which counts before the body is validated. (A body that is
-    not JSON at all is refused before any dependency runs, with either kind of limit.)"""
-
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        handler = super().get_route_handler()
-
-        async def counted_once(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Exception:
-                hit: PendingHit | None = getattr(request.state, _PENDING, None)
-                if hit is not None:
+            async def counted_once(request: Request) -> Response:
+                resources = await get_resources(request)
+                hit = PendingHit(
+                    limiter_for(request, resources.redis),
+                    bucket,
+                    client_address(request),
+                    getattr(resources.settings, setting),
+                    window_seconds,
+                )
+                request.scope.setdefault("state", {})[_PENDING] = hit
+                try:
+                    return await handler(request)
+                except Exception:
                     await hit.count()  # a RateLimited (or an outage) replaces the refusal
-                raise
+                    raise
 
-        return counted_once
+            return counted_once
+
+    CountedInRoute.__name__ = f"CountedInRoute_{bucket}"
+    return CountedInRoute
+
+
+def pending_hit(request: Request) -> PendingHit:
+    """The request's hit in a :func:`counted_in_route` route."""
+    return request.scope["state"][_PENDING]

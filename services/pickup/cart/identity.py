@@ -53,10 +53,18 @@ def cart_id_from_token(token: str | None, settings: Settings) -> str | None:
 
 def read_cart_id(request: Request, settings: Settings) -> str | None:
     """The request's cart id (header first, then cookie); ``None`` if absent or tampered with."""
+    found = read_cart_token(request, settings)
+    return None if found is None else found[0]
+
+
+def read_cart_token(request: Request, settings: Settings) -> tuple[str, str] | None:
+    """The request's cart id and the token naming it, which a response may hand back as it
+    is instead of signing the id again; ``None`` if absent or tampered with."""
     token = request.headers.get(HEADER_NAME)
     if token is None:
         token = request.cookies.get(COOKIE_NAME)
-    return cart_id_from_token(token, settings)
+    cart_id = cart_id_from_token(token, settings)
+    return None if cart_id is None or token is None else (cart_id, token)
 
 
 def set_cart_cookie(response: Response, token: str, settings: Settings) -> None:
