@@ -2,16 +2,19 @@
 
 ``DIR`` holds a copy of ``services/`` (the package ``pickup``) as it was before a change. Both
 APIs and the bare baseline run on the same services with the same flags; wrk drives menu and
-cart_add against baseline, before and after in alternating rounds, so the machine's drift
-hits all three alike. Prints each side's figures, its ratio to the baseline and the CPU time
-its server process used per request (user + system, from /proc): on a machine shared with
-other work the throughput of each side follows the CPU share it happens to get, while CPU per
-request is a property of the code.
+cart_add against baseline, before and after in alternating rounds, each round starting with
+another side, so the machine's drift hits all three alike. Prints each side's figures, its
+ratio to the baseline and the CPU time its server process used per request (user + system,
+from /proc): on a machine shared with other work the throughput of each side follows the CPU
+share it happens to get, while CPU per request is a property of the code.
 
 Making ``DIR`` from the working tree with some files as they are at ``HEAD``::
 
     mkdir -p /tmp/before && cp -r services /tmp/before/
+    ln -s "$PWD/web" "$PWD/migrations" /tmp/before/  # shipped beside the package
     git show HEAD:services/pickup/cart/service.py > /tmp/before/services/pickup/cart/service.py
+
+or a whole earlier commit: ``git worktree add /tmp/before <commit>``.
 """
 
 from __future__ import annotations
@@ -74,8 +77,13 @@ def main(argv: list[str] | None = None) -> int:
             figures: dict[str, list[Figures]] = {side: [] for side in sides}
             cpu = dict.fromkeys(sides, 0.0)
             pids = {"baseline": baseline.pid, "before": before.pid, "after": after.pid}
-            for _ in range(args.rounds):
-                for side, url in sides.items():
+            order = list(sides)
+            for round_number in range(args.rounds):
+                # Each round starts with another side, so no side is always measured last
+                # (right after the others warmed the machine, or as its load changes).
+                shift = round_number % len(order)
+                for side in order[shift:] + order[:shift]:
+                    url = sides[side]
                     ctx.reset_rate_limits()
                     used = _cpu_seconds(pids[side])
                     figures[side].append(run_wrk(url, script, load, wrk_env))
