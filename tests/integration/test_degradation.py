@@ -467,6 +467,38 @@ async def test_a_slow_request_whose_key_was_taken_over_by_a_retry_saves_no_secon
     assert replay.replayed and replay.body["order_id"] == accepted.body["order_id"]
 
 
+async def test_a_request_whose_claim_was_taken_over_leaves_the_key_to_the_retry(
+    shop: Resources,
+) -> None:
+    # The order the test above cannot force: the slow request fails first and frees "its"
+    # key while the retry that took it over is still saving.
+    claim = {"scope": "orders", "key": "taken-over", "request_hash": "h", "ttl": timedelta(hours=1)}
+    slow_claimed = datetime.now(UTC)
+    retry_claimed = slow_claimed + timedelta(seconds=31)
+    async with shop.sessions.begin() as session:
+        assert await repository.claim_idempotency_key(session, now=slow_claimed, **claim) is None
+    async with shop.sessions.begin() as session:
+        assert await repository.claim_idempotency_key(session, now=retry_claimed, **claim) is None
+    async with shop.sessions.begin() as session:
+        await repository.release_idempotency_key(
+            session, scope="orders", key="taken-over", claimed_at=slow_claimed
+        )
+    order_id = uuid.uuid4()
+    async with shop.sessions.begin() as session:
+        await repository.complete_idempotency_key(
+            session,
+            scope="orders",
+            key="taken-over",
+            status=202,
+            body={"order_id": str(order_id)},
+            order_id=order_id,
+            claimed_at=retry_claimed,
+        )
+    async with shop.sessions.begin() as session:
+        replay = await repository.claim_idempotency_key(session, now=retry_claimed, **claim)
+    assert replay is not None and replay.body == {"order_id": str(order_id)}
+
+
 @pytest.mark.parametrize(
     "driver_error",
     [

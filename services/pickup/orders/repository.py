@@ -145,12 +145,17 @@ async def complete_idempotency_key(
         raise IdempotencyInProgress()
 
 
-async def release_idempotency_key(session: AsyncSession, *, scope: str, key: str) -> None:
+async def release_idempotency_key(
+    session: AsyncSession, *, scope: str, key: str, claimed_at: datetime
+) -> None:
+    """Free ``key`` for a retry, if this request still holds the claim it made at
+    ``claimed_at``: a claim taken over by a retry is the retry's to complete or release."""
     await session.execute(
         delete(IdempotencyKey).where(
             IdempotencyKey.scope == scope,
             IdempotencyKey.key == key,
             IdempotencyKey.state == "in_progress",
+            IdempotencyKey.created_at == claimed_at,
         )
     )
 

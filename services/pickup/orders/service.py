@@ -154,7 +154,7 @@ async def place_order(
         try:
             async with resources.sessions.begin() as session:
                 await repository.release_idempotency_key(
-                    session, scope=IDEMPOTENCY_SCOPE, key=idempotency_key
+                    session, scope=IDEMPOTENCY_SCOPE, key=idempotency_key, claimed_at=now
                 )
                 if intent.recorded and not intent.maybe_held:
                     await repository.settle_intent(session, intent.order_id)
