@@ -8,6 +8,9 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# `make test` spreads the suite over the cores (pytest-xdist, at most 8 workers); each worker
+# has a database, a Redis database and AWS names of its own. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= auto
 
 .PHONY: help install dev test lint format audit services services-install browser-install chart-tools bench bench-tools chaos clean
 
@@ -64,7 +67,7 @@ chaos: install services-install ## Fault-injection suite under steady load (~5 m
 test: AUDIT_INCOMPLETE = warn
 test: services browser-install lint audit chart-tools ## Run the whole suite against real PostgreSQL, Redis and moto
 	@bash scripts/install-bench-tools.sh >/dev/null || echo "warning: no wrk; the benchmark smoke test is skipped"
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses 8 --dist worksteal $(PYTEST_ARGS)
 
 clean: ## Remove the virtualenv, caches and development data
 	rm -rf $(VENV) .cache var .pytest_cache .ruff_cache .hypothesis
