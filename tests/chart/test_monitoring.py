@@ -461,6 +461,24 @@ ALERT_CASES: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
             _fires(30, "PickupNotificationFailures", {"severity": "warning"}),
         ],
     ),
+    "ambiguous sends count as failures in the notification alert": (
+        [
+            _series(
+                "pickup_notifications_total",
+                NOTIFIER,
+                "0+5x40",
+                channel="email",
+                result="ambiguous",
+            ),
+            _series(
+                "pickup_notifications_total", NOTIFIER, "0+10x40", channel="email", result="sent"
+            ),
+        ],
+        [
+            _fires(10, "PickupNotificationFailures"),
+            _fires(30, "PickupNotificationFailures", {"severity": "warning"}),
+        ],
+    ),
     "waiting messages with none handled, or a stale poll, fire the consumer alert": (
         [
             _series("pickup_queue_depth", WORKER, "5x20", queue="orders"),

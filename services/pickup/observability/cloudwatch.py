@@ -90,7 +90,8 @@ COUNTERS: dict[str, tuple[Counter, Callable[[Labels], bool] | None]] = {
     "MessagesHandled": (QUEUE_MESSAGES, _label_in("outcome", "ack")),
     "MessagesFailed": (QUEUE_MESSAGES, _label_in("outcome", "retry", "poison", "error")),
     "NotificationsSent": (NOTIFICATIONS, _label_in("result", "sent")),
-    "NotificationsFailed": (NOTIFICATIONS, _label_in("result", "failed")),
+    # An ambiguous send (the provider may have taken it) is a failed attempt too: it is retried.
+    "NotificationsFailed": (NOTIFICATIONS, _label_in("result", "failed", "ambiguous")),
 }
 DISTRIBUTIONS = ("RequestLatency", "PlacedToConfirmed")
 GAUGES = ("OutOfStockProducts", "LowStockProducts", "ActiveReservations", "OutboxPending")

@@ -122,7 +122,7 @@ CONSUMER_LAST_POLL = Gauge(
 NOTIFICATIONS = Counter(
     "pickup_notifications_total",
     "Notifications handled, by channel (email, sms, push, ...) and result (sent, failed, "
-    "skipped, duplicate).",
+    "ambiguous, in_progress, skipped, duplicate).",
     ["channel", "result"],
 )
 
