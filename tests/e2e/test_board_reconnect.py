@@ -25,7 +25,8 @@ from playwright.async_api import expect
 from sqlalchemy import select
 
 from pickup.adapters.orm import StaffUser
-from tests.e2e.conftest import DESKTOP, LiveShop, free_port, goto, place_order
+from tests.e2e.conftest import DESKTOP, LiveShop, goto, place_order
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -15,7 +15,6 @@ content type, headers, body).
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 import traceback
@@ -45,6 +44,7 @@ from pickup.seed.loader import seed
 from pickup.settings import Settings
 from pickup.staff.auth import CSRF_HEADER, SESSION_COOKIE
 from tests.conftest import delete_aws_resources, fresh_database
+from tests.helpers import free_port
 
 CHECKS = (
     not_a_server_error,
@@ -53,12 +53,6 @@ CHECKS = (
     response_headers_conformance,
     response_schema_conformance,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

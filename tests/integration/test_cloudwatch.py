@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -29,7 +28,7 @@ from pickup.observability.metrics import ORDER_EVENTS
 from pickup.observability.samplers import WORKER_SAMPLES, sample_once
 from pickup.runtime import Resources
 from pickup.settings import Settings
-from tests.helpers import app_client, pickup_environment
+from tests.helpers import app_client, free_port, pickup_environment
 from tests.integration.test_worker import open_shop, pipeline_settings
 
 
@@ -244,9 +243,3 @@ async def test_a_worker_process_publishes_with_its_service_and_serves_metrics(
     assert process.returncode == 0
     assert 'pickup_queue_depth{queue="orders"} 0.0' in scraped
     assert "pickup_low_stock_products 0.0" in scraped
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

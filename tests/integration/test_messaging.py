@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -26,6 +25,7 @@ from pickup.messaging.lambda_adapter import LambdaAdapter
 from pickup.runtime import Resources
 from pickup.settings import Settings
 from pickup.worker.orders import order_handler
+from tests.helpers import free_port
 from tests.integration.test_worker import (
     consuming,
     eventually,
@@ -152,12 +152,6 @@ async def test_stopping_in_the_middle_of_a_batch_finishes_it_and_loses_nothing(
         await eventually(all_done, within=30)
     assert sorted(set(finished)) == sorted(bodies)
     assert len(finished) == len(bodies)  # each handled exactly once here
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def process_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from pickup.runtime import Resources
 from pickup.settings import Settings
 from pickup.worker.process import order_consumer
 from pickup.worker.sweeper import sweep_expired_reservations
-from tests.helpers import app_client, pickup_environment
+from tests.helpers import app_client, free_port, pickup_environment
 from tests.integration.test_worker import (
     FAST,
     consuming,
@@ -369,12 +368,6 @@ async def place_without_stock_check(resources: Resources) -> None:
 
 
 # --- pickup api --workers 2 -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

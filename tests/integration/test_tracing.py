@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -35,7 +34,7 @@ from pickup.observability import tracing
 from pickup.outbox.relay import OutboxRelay, outbox_message
 from pickup.settings import Settings
 from pickup.worker.process import order_consumer
-from tests.helpers import app_client, pickup_environment
+from tests.helpers import app_client, free_port, pickup_environment
 from tests.integration.test_worker import (
     FAST,
     consuming,
@@ -276,12 +275,6 @@ def test_tracing_off_loads_no_sdk_and_otel_sdk_disabled_wins(
 
 
 # --- A real `pickup notifier` process -----------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def console_spans(text: str) -> list[dict[str, Any]]:
