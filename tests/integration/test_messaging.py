@@ -25,7 +25,7 @@ from pickup.messaging.lambda_adapter import LambdaAdapter
 from pickup.runtime import Resources
 from pickup.settings import Settings
 from pickup.worker.orders import order_handler
-from tests.helpers import free_port
+from tests.helpers import free_port, pickup_environment
 from tests.integration.test_worker import (
     consuming,
     eventually,
@@ -154,22 +154,6 @@ async def test_stopping_in_the_middle_of_a_batch_finishes_it_and_loses_nothing(
     assert len(finished) == len(bodies)  # each handled exactly once here
 
 
-def process_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PICKUP_")}
-    env.update(
-        PICKUP_ENV="test",
-        PICKUP_DATABASE_URL=settings.database_url,
-        PICKUP_REDIS_URL=settings.redis_url,
-        PICKUP_AWS_ENDPOINT_URL=str(settings.aws_endpoint_url),
-        PICKUP_AWS_ACCESS_KEY_ID="testing",
-        PICKUP_AWS_SECRET_ACCESS_KEY="testing",
-        PICKUP_RESOURCE_PREFIX=settings.resource_prefix,
-        PICKUP_OPENING_HOURS=settings.opening_hours,
-        **extra,
-    )
-    return env
-
-
 async def test_sigterm_stops_pickup_worker_without_losing_a_message(shop: Resources) -> None:
     names = shop.settings.names
     orders = [await place(shop, items=[("croissant", 1)]) for _ in range(8)]
@@ -179,7 +163,15 @@ async def test_sigterm_stops_pickup_worker_without_losing_a_message(shop: Resour
         "-m",
         "pickup.cli.main",
         "worker",
-        env=process_env(shop.settings, PICKUP_HEALTH_PORT=str(port), PICKUP_WORKER_CONCURRENCY="3"),
+        env={
+            **{key: value for key, value in os.environ.items() if not key.startswith("PICKUP_")},
+            **pickup_environment(
+                shop.settings,
+                PICKUP_OPENING_HOURS=shop.settings.opening_hours,
+                PICKUP_HEALTH_PORT=str(port),
+                PICKUP_WORKER_CONCURRENCY="3",
+            ),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
