@@ -601,6 +601,9 @@ async def test_an_oversized_body_is_413_whether_declared_or_streamed(
             body = assert_problem(response, 413, "payload-too-large")
             assert body["max_bytes"] == 1024
         assert "content-length" not in chunked.request.headers
+        # A read passes the guard untouched only while it announces no body.
+        oversized_read = await client.request("GET", "/api/menu", content=padded)
+        assert_problem(oversized_read, 413, "payload-too-large")
         assert quantities(await client.get("/api/cart")) == {}
     assert await cart_keys(redis) == []
 

@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pickup.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Reads pass straight through unless they announce a body (a length or chunked encoding).
+BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 JSON_PREFIX = "/api/"
 
 
@@ -37,7 +39,9 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            scope["method"] in BODILESS_METHODS and not _announces_body(scope)
+        ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -101,6 +105,10 @@ class BodySizeLimit:
             scope["path"],
             {"max_bytes": self.max_bytes},
         )
+
+
+def _announces_body(scope: Scope) -> bool:
+    return any(name in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"])
 
 
 def _content_length(headers: Headers) -> int | None:
