@@ -237,6 +237,14 @@ class Settings(BaseSettings):
         le=3600,
         description="seconds the menu is cached (1-3600); stock changes invalidate it sooner",
     )
+    menu_revalidate_ms: int = Field(
+        500,
+        ge=0,
+        le=10_000,
+        description="milliseconds an API process serves its copy of the menu without asking "
+        "Redis (0-10000; 0: ask on every request); other processes' stock changes show "
+        "this much later",
+    )
     status_cache_ttl_seconds: int = Field(
         300, ge=1, le=3600, description="seconds an order status is cached (1-3600)"
     )

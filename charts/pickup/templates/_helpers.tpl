@@ -200,6 +200,7 @@ PICKUP_SLOT_CAPACITY: {{ $c.slotCapacity | int64 | quote }}
 PICKUP_LEAD_MINUTES: {{ $c.leadMinutes | int64 | quote }}
 PICKUP_MAX_DAYS_AHEAD: {{ $c.maxDaysAhead | int64 | quote }}
 PICKUP_MENU_CACHE_TTL_SECONDS: {{ $c.menuCacheTtlSeconds | int64 | quote }}
+PICKUP_MENU_REVALIDATE_MS: {{ $c.menuRevalidateMs | int64 | quote }}
 PICKUP_STATUS_CACHE_TTL_SECONDS: {{ $c.statusCacheTtlSeconds | int64 | quote }}
 PICKUP_IDEMPOTENCY_TTL_SECONDS: {{ $c.idempotencyTtlSeconds | int64 | quote }}
 PICKUP_RATE_LIMIT_CART_PER_MINUTE: {{ $c.rateLimitCartPerMinute | int64 | quote }}
