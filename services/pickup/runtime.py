@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -18,6 +18,7 @@ from pickup.adapters.carts import CartStore
 from pickup.adapters.database import create_engine, create_sessionmaker
 from pickup.adapters.dynamodb import InventoryStore
 from pickup.adapters.redis import create_redis
+from pickup.menu.cache import LocalCopy
 from pickup.settings import Settings
 
 
@@ -30,6 +31,9 @@ class Resources:
     aws: AWSClients
     inventory: InventoryStore
     carts: CartStore
+    # The menu document these clients served last (pickup.menu.service.menu_document): one
+    # per Resources, so two apps in one process never serve each other's menu.
+    menu_copy: LocalCopy = field(default_factory=LocalCopy, compare=False, repr=False)
 
     @classmethod
     @asynccontextmanager

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -12,9 +14,11 @@ import pytest
 from pickup.adapters.aws import AWSClients
 from pickup.adapters.dynamodb import InventoryStore, products_table_definition
 from pickup.adapters.redis import create_redis
+from pickup.api.app import create_app
 from pickup.menu import cache
-from pickup.menu.cache import MENU_KEY, invalidate_menu
+from pickup.menu.cache import GENERATION_KEY, MENU_KEY, LocalCopy, invalidate_menu
 from pickup.menu.service import cached_products
+from pickup.observability.metrics import CACHE_REQUESTS
 from pickup.runtime import Resources
 from pickup.settings import Settings
 from tests.helpers import app_client, product
@@ -197,3 +201,169 @@ async def test_an_unreadable_cached_copy_is_ignored(
     async with Resources.open(settings) as resources:
         assert await cached_products(resources) is None
     assert (await client.get("/api/menu/scone")).status_code == 200
+
+
+# --- The process's own copy (menu_revalidate_ms) ------------------------------------------------
+
+
+class Commands:
+    """Every command one Redis client sends, recorded on the client itself (so another
+    test's traffic on the same server never counts)."""
+
+    def __init__(self, redis: Any) -> None:
+        self.sent: list[str] = []
+        send = redis.execute_command
+
+        async def execute_command(*args: Any, **options: Any) -> Any:
+            self.sent.append(str(args[0]).upper())
+            return await send(*args, **options)
+
+        redis.execute_command = execute_command
+
+
+@asynccontextmanager
+async def app_with_resources(
+    settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Resources, Commands]]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        resources: Resources = app.state.resources
+        commands = Commands(resources.redis)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pickup.test") as client:
+            yield client, resources, commands
+
+
+async def invalidate_elsewhere(redis: Any) -> None:
+    """What another process's invalidate_menu does to Redis (this process is not told)."""
+    await redis.incr(GENERATION_KEY)
+    await redis.delete(MENU_KEY)
+
+
+def menu_hits() -> float:
+    return CACHE_REQUESTS.labels("menu", "hit")._value.get()
+
+
+async def test_within_the_interval_a_read_asks_redis_nothing_and_after_it_revalidates(
+    make_settings: Callable[..., Settings], settings: Settings, shop: InventoryStore
+) -> None:
+    timed = make_settings(resource_prefix=settings.resource_prefix, menu_revalidate_ms=300)
+    async with app_with_resources(timed) as (client, _resources, commands):
+        first = await client.get("/api/menu")
+        assert first.status_code == 200
+        assert commands.sent  # the first read went to Redis (a miss, then the rebuild)
+
+        commands.sent.clear()
+        hits = menu_hits()
+        again = await client.get("/api/menu", headers={"if-none-match": first.headers["etag"]})
+        assert again.status_code == 304
+        assert again.headers["etag"] == first.headers["etag"]
+        assert (await client.get("/api/menu")).content == first.content
+        assert commands.sent == []
+        assert menu_hits() == hits + 2  # a read served from the process's copy is a hit
+
+        await asyncio.sleep(0.35)
+        assert (await client.get("/api/menu")).content == first.content
+        assert commands.sent == ["HGET"]  # the ETag alone, then no more for the interval
+        assert (await client.get("/api/menu")).content == first.content
+        assert commands.sent == ["HGET"]
+
+
+async def test_another_processes_change_shows_after_the_interval(
+    make_settings: Callable[..., Settings],
+    settings: Settings,
+    shop: InventoryStore,
+    redis: Any,
+) -> None:
+    timed = make_settings(resource_prefix=settings.resource_prefix, menu_revalidate_ms=400)
+    async with app_with_resources(timed) as (client, _resources, _commands):
+        before = await client.get("/api/menu")
+        await shop.adjust("scone", -9)
+        await invalidate_elsewhere(redis)
+
+        stale = await client.get("/api/menu")
+        assert stale.headers["etag"] == before.headers["etag"]  # bounded staleness
+
+        await asyncio.sleep(0.45)
+        after = await client.get("/api/menu", headers={"if-none-match": before.headers["etag"]})
+        assert after.status_code == 200
+        assert stock(after, "scone") == {"status": "low_stock", "available": 3}
+
+
+async def test_with_0_every_read_asks_redis(
+    make_settings: Callable[..., Settings],
+    settings: Settings,
+    shop: InventoryStore,
+    redis: Any,
+) -> None:
+    every = make_settings(resource_prefix=settings.resource_prefix, menu_revalidate_ms=0)
+    async with app_with_resources(every) as (client, _resources, commands):
+        before = await client.get("/api/menu")
+        commands.sent.clear()
+        assert (await client.get("/api/menu")).content == before.content
+        assert commands.sent == ["HGET"]
+
+        await shop.adjust("scone", -9)
+        await invalidate_elsewhere(redis)
+        after = await client.get("/api/menu")
+        assert stock(after, "scone") == {"status": "low_stock", "available": 3}
+
+
+async def test_this_processes_invalidation_shows_at_once(
+    make_settings: Callable[..., Settings],
+    settings: Settings,
+    shop: InventoryStore,
+    redis: Any,
+) -> None:
+    timed = make_settings(resource_prefix=settings.resource_prefix, menu_revalidate_ms=10_000)
+    async with app_with_resources(timed) as (client, resources, _commands):
+        before = await client.get("/api/menu")
+        await shop.adjust("scone", -9)
+
+        await invalidate_menu(resources.redis)  # what checkout and the staff routes call
+        after = await client.get("/api/menu")
+        assert after.headers["etag"] != before.headers["etag"]
+        assert stock(after, "scone") == {"status": "low_stock", "available": 3}
+
+        await shop.adjust("scone", -1)
+        await invalidate_menu(redis)  # through any client of this process, e.g. a consumer's
+        latest = await client.get("/api/menu")
+        assert stock(latest, "scone") == {"status": "low_stock", "available": 2}
+
+
+async def test_two_apps_never_share_a_copy(
+    make_settings: Callable[..., Settings],
+    settings: Settings,
+    shop: InventoryStore,
+    redis: Any,
+) -> None:
+    timed = make_settings(resource_prefix=settings.resource_prefix, menu_revalidate_ms=10_000)
+    async with (
+        app_with_resources(timed) as (first, first_resources, _),
+        app_with_resources(timed) as (second, second_resources, second_commands),
+    ):
+        assert first_resources.menu_copy is not second_resources.menu_copy
+        held = await first.get("/api/menu")
+        # Another process stores a different copy; the second app has none of its own yet.
+        await redis.hset(MENU_KEY, mapping={"body": b'{"categories":[]}', "etag": '"other"'})
+
+        assert (await first.get("/api/menu")).content == held.content
+        assert second_resources.menu_copy.document is None
+        fetched = await second.get("/api/menu")
+        assert fetched.headers["etag"] == '"other"'
+        assert fetched.json() == {"categories": []}
+        assert second_commands.sent == ["HMGET"]
+
+
+def test_a_read_in_flight_across_a_local_invalidation_is_not_kept_fresh() -> None:
+    copy = LocalCopy()
+    document = cache.CachedBody(b"{}", '"old"')
+    epoch = copy.epoch  # a read starts ...
+    cache.drop_local_copies()  # ... this process invalidates meanwhile ...
+    copy.keep(document, epoch=epoch, fresh_until=float("inf"))  # ... the read ends
+
+    assert copy.fresh(0.0) is None
+    assert copy.document is document  # still compared by ETag on the next read
+
+    copy.keep(document, epoch=copy.epoch, fresh_until=float("inf"))
+    assert copy.fresh(0.0) is document

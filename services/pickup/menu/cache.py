@@ -10,6 +10,12 @@ Stock changes call :func:`invalidate_menu`. A rebuild that read DynamoDB before 
 must not put its stale copy back afterwards, so invalidation also bumps a generation counter
 and a rebuild stores its copy only if the generation is still the one it started from.
 
+Each :class:`~pickup.runtime.Resources` also holds a :class:`LocalCopy`: the last menu
+document it served and until when it may serve it again without asking Redis
+(``menu_revalidate_ms``). :func:`invalidate_menu` drops every such copy in the process before
+and after its round trip, so a process never serves a menu older than its own change; other
+processes see the change once their interval has run out.
+
 The cache is an optimisation: every function here logs a Redis failure and carries on, so an
 outage makes the menu slower, never unavailable.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +65,54 @@ def etag_for(body: bytes) -> str:
 class CachedBody:
     body: bytes
     etag: str
+
+
+class LocalCopy:
+    """One :class:`~pickup.runtime.Resources`' copy of the menu document it served last.
+
+    ``fresh_until`` (``time.monotonic()``) is how long the copy is served without asking Redis;
+    ``epoch`` counts local invalidations, so a read that was in flight across one can tell
+    and does not keep what it read as fresh. Never shared between apps: every Resources
+    builds its own.
+    """
+
+    __slots__ = ("__weakref__", "document", "epoch", "fresh_until")
+
+    def __init__(self) -> None:
+        self.document: CachedBody | None = None
+        self.fresh_until = 0.0
+        self.epoch = 0
+        _copies.add(self)
+
+    def fresh(self, now: float) -> CachedBody | None:
+        """The document when it may be served without asking Redis; counts a menu hit."""
+        document = self.document
+        if document is None or now >= self.fresh_until:
+            return None
+        _MENU_HIT.inc()
+        return document
+
+    def keep(self, document: CachedBody, *, epoch: int, fresh_until: float | None) -> None:
+        """Hold ``document``, served without asking Redis until ``fresh_until`` (``None``: ask
+        on the next request) unless this copy was invalidated since ``epoch`` was read."""
+        self.document = document
+        self.fresh_until = 0.0 if fresh_until is None or epoch != self.epoch else fresh_until
+
+    def drop(self) -> None:
+        self.document = None
+        self.fresh_until = 0.0
+        self.epoch += 1
+
+
+# Every LocalCopy of the process (one per Resources): an invalidation made through any client
+# drops them all, so no app of this process serves a menu older than the process's own change.
+_copies: weakref.WeakSet[LocalCopy] = weakref.WeakSet()
+
+
+def drop_local_copies() -> None:
+    """Forget every menu document this process holds (see :func:`invalidate_menu`)."""
+    for copy in list(_copies):
+        copy.drop()
 
 
 async def read_body(redis: Any, *, count: bool = True) -> CachedBody | None:
@@ -160,8 +215,11 @@ async def store(
 async def invalidate_menu(redis: Any) -> None:
     """Drop the cached menu after a stock or catalogue change. Never raises.
 
-    One round trip; a rebuild already in flight will not store its (older) copy.
+    One round trip; a rebuild already in flight will not store its (older) copy. This
+    process's own copies are dropped before the round trip and again after it, so a read that
+    saw the old ETag while the invalidation was in flight is not kept as fresh either.
     """
+    drop_local_copies()
     try:
         async with redis.pipeline(transaction=True) as pipe:
             pipe.incr(GENERATION_KEY)
@@ -170,6 +228,8 @@ async def invalidate_menu(redis: Any) -> None:
     except RedisError as error:
         # The copy expires within menu_cache_ttl_seconds; the reservation is the hard check.
         _outage("menu.cache_invalidate_failed", error)
+    finally:
+        drop_local_copies()
 
 
 def _outage(event: str, error: Exception) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from itertools import groupby
 
@@ -59,25 +60,35 @@ def build_menu(products: list[ProductWithInventory]) -> Menu:
 _PRODUCTS = TypeAdapter(list[ProductWithInventory])
 
 
-# The last menu document this process served. Its ETag is a digest of its bytes, so when the
-# cache still names that ETag only the ETag (a few bytes) crosses the network, not the menu.
-_last_document: CachedBody | None = None
-
-
 async def menu_document(resources: Resources) -> CachedBody:
-    """The menu as served: cached JSON bytes and their ETag, rebuilt from DynamoDB on a miss."""
-    global _last_document
-    last = _last_document
+    """The menu as served: cached JSON bytes and their ETag, rebuilt from DynamoDB on a miss.
+
+    The Resources' :class:`~pickup.menu.cache.LocalCopy` is served without asking Redis for
+    ``menu_revalidate_ms`` after Redis last confirmed it (counted as a menu hit); after that
+    only the ETag is read while it still names the copy (a digest of its bytes), so the menu
+    itself crosses the network only when it changed. A copy is kept as fresh only when Redis
+    confirmed it: a rebuild that could not store its copy (an invalidation meanwhile, or an
+    outage) is asked about again on the next request, as before the interval existed."""
+    local = resources.menu_copy
+    now = time.monotonic()
+    fresh = local.fresh(now)
+    if fresh is not None:
+        return fresh
+    epoch = local.epoch
+    fresh_until = now + resources.settings.menu_revalidate_ms / 1000
+    last = local.document
     if last is not None:
         etag = await cache.read_etag(resources.redis)
         if etag == last.etag:
+            local.keep(last, epoch=epoch, fresh_until=fresh_until)
             return last
         cached = None if etag is None else await cache.read_body(resources.redis, count=False)
     else:
         cached = await cache.read_body(resources.redis)
+    confirmed = cached is not None
     if cached is None:
-        cached, _products = await _refill(resources)
-    _last_document = cached
+        cached, _products, confirmed = await _refill(resources)
+    local.keep(cached, epoch=epoch, fresh_until=fresh_until if confirmed else None)
     return cached
 
 
@@ -148,8 +159,9 @@ async def products_by_id(
 # request that misses the cache at the same generation waits for one DynamoDB scan instead
 # of starting its own (after a checkout's invalidation a rush would otherwise scan once per
 # menu read). A request that sees a newer generation starts a rebuild of its own, so nobody
-# is handed a copy read before a change it has already seen invalidated.
-_Rebuilt = tuple[CachedBody, list[ProductWithInventory]]
+# is handed a copy read before a change it has already seen invalidated. The flag says
+# whether the rebuild stored its copy (then it is the cache's current copy).
+_Rebuilt = tuple[CachedBody, list[ProductWithInventory], bool]
 _refills: dict[tuple[int, str], asyncio.Task[_Rebuilt]] = {}
 
 
@@ -179,7 +191,7 @@ async def _refilled_products(resources: Resources) -> dict[str, ProductWithInven
     started_at = await cache.generation(resources.redis)
     if started_at is None:
         return None
-    _document, products = await _refill(resources, started_at)
+    _document, products, _stored = await _refill(resources, started_at)
     return {product.id: product for product in products}
 
 
@@ -189,8 +201,9 @@ async def _rebuild(resources: Resources, started_at: str | None) -> _Rebuilt:
     products = await resources.inventory.list_products(consistent_read=started_at is not None)
     body = build_menu(products).model_dump_json().encode()
     document = CachedBody(body, cache.etag_for(body))
+    stored = False
     if started_at is not None:
-        await cache.store(
+        stored = await cache.store(
             resources.redis,
             started_at,
             document.body,
@@ -198,4 +211,4 @@ async def _rebuild(resources: Resources, started_at: str | None) -> _Rebuilt:
             _PRODUCTS.dump_json(products).decode(),
             resources.settings.menu_cache_ttl_seconds,
         )
-    return document, products
+    return document, products, stored
