@@ -58,7 +58,7 @@ format: install ## Format the code
 bench-tools: ## Install wrk (Debian's package) for the benchmarks if missing
 	@bash scripts/install-bench-tools.sh
 
-bench: install services-install bench-tools ## Benchmarks against same-run baselines (~6 min); bench/results/latest.json
+bench: install services-install bench-tools ## Benchmarks against same-run baselines (~5 min); bench/results/latest.json
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 chaos: install services-install ## Fault-injection suite under steady load (~5 min); bench/results/chaos.json, docs/reliability.md
