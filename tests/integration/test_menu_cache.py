@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -244,17 +243,30 @@ def menu_hits() -> float:
     return CACHE_REQUESTS.labels("menu", "hit")._value.get()
 
 
+class Clock:
+    """A LocalCopy clock the test moves by hand: the interval never depends on how fast the
+    machine answers."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_within_the_interval_a_read_asks_redis_nothing_and_after_it_revalidates(
     make_settings: Callable[..., Settings], settings: Settings, shop: InventoryStore
 ) -> None:
     timed = make_settings(resource_prefix=settings.resource_prefix, menu_revalidate_ms=300)
-    async with app_with_resources(timed) as (client, _resources, commands):
+    async with app_with_resources(timed) as (client, resources, commands):
+        clock = resources.menu_copy.clock = Clock()
         first = await client.get("/api/menu")
         assert first.status_code == 200
         assert commands.sent  # the first read went to Redis (a miss, then the rebuild)
 
         commands.sent.clear()
         hits = menu_hits()
+        clock.now += 0.2
         again = await client.get("/api/menu", headers={"if-none-match": first.headers["etag"]})
         assert again.status_code == 304
         assert again.headers["etag"] == first.headers["etag"]
@@ -262,9 +274,10 @@ async def test_within_the_interval_a_read_asks_redis_nothing_and_after_it_revali
         assert commands.sent == []
         assert menu_hits() == hits + 2  # a read served from the process's copy is a hit
 
-        await asyncio.sleep(0.35)
+        clock.now += 0.2  # past the interval
         assert (await client.get("/api/menu")).content == first.content
         assert commands.sent == ["HGET"]  # the ETag alone, then no more for the interval
+        clock.now += 0.2
         assert (await client.get("/api/menu")).content == first.content
         assert commands.sent == ["HGET"]
 
@@ -276,15 +289,17 @@ async def test_another_processes_change_shows_after_the_interval(
     redis: Any,
 ) -> None:
     timed = make_settings(resource_prefix=settings.resource_prefix, menu_revalidate_ms=400)
-    async with app_with_resources(timed) as (client, _resources, _commands):
+    async with app_with_resources(timed) as (client, resources, _commands):
+        clock = resources.menu_copy.clock = Clock()
         before = await client.get("/api/menu")
         await shop.adjust("scone", -9)
         await invalidate_elsewhere(redis)
 
+        clock.now += 0.2
         stale = await client.get("/api/menu")
         assert stale.headers["etag"] == before.headers["etag"]  # bounded staleness
 
-        await asyncio.sleep(0.45)
+        clock.now += 0.3  # past the interval
         after = await client.get("/api/menu", headers={"if-none-match": before.headers["etag"]})
         assert after.status_code == 200
         assert stock(after, "scone") == {"status": "low_stock", "available": 3}

@@ -25,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,15 +72,17 @@ class CachedBody:
 class LocalCopy:
     """One :class:`~pickup.runtime.Resources`' copy of the menu document it served last.
 
-    ``fresh_until`` (``time.monotonic()``) is how long the copy is served without asking Redis;
+    ``fresh_until`` (on ``clock``, ``time.monotonic`` unless a test sets another) is how long the
+    copy is served without asking Redis;
     ``epoch`` counts local invalidations, so a read that was in flight across one can tell
     and does not keep what it read as fresh. Never shared between apps: every Resources
     builds its own.
     """
 
-    __slots__ = ("__weakref__", "document", "epoch", "fresh_until")
+    __slots__ = ("__weakref__", "clock", "document", "epoch", "fresh_until")
 
     def __init__(self) -> None:
+        self.clock: Callable[[], float] = time.monotonic
         self.document: CachedBody | None = None
         self.fresh_until = 0.0
         self.epoch = 0

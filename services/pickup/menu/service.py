@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterable
 from itertools import groupby
 
@@ -70,7 +69,7 @@ async def menu_document(resources: Resources) -> CachedBody:
     confirmed it: a rebuild that could not store its copy (an invalidation meanwhile, or an
     outage) is asked about again on the next request, as before the interval existed."""
     local = resources.menu_copy
-    now = time.monotonic()
+    now = local.clock()
     fresh = local.fresh(now)
     if fresh is not None:
         return fresh
