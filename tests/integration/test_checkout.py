@@ -18,6 +18,7 @@ from pickup.provisioning import bootstrap
 from pickup.runtime import Resources
 from pickup.settings import Settings
 from tests.helpers import app_client, product
+from tests.integration.test_worker import eventually
 
 PROBLEM = "application/problem+json"
 ALWAYS_OPEN = "mon-sun 00:00-24:00"
@@ -314,8 +315,13 @@ async def test_an_order_taken_while_sqs_is_down_reaches_the_queue_once_it_is_bac
     await bootstrap(shop.settings)  # the queue is back; the app's relay loop delivers
     messages = await queued_messages(shop.aws, queue, 1)
     assert [m["order_id"] for m in messages] == [order_id]
-    async with shop.sessions() as session:
-        assert (await session.scalar(select(OutboxMessage.sent_at))) is not None
+
+    async def marked_sent() -> bool:
+        # The relay marks the row after SQS took the message: the test may read in between.
+        async with shop.sessions() as session:
+            return (await session.scalar(select(OutboxMessage.sent_at))) is not None
+
+    await eventually(marked_sent)
 
 
 async def test_the_status_cache_is_invalidated_on_change(
