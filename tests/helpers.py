@@ -11,7 +11,7 @@ import httpx
 
 from pickup.api.app import create_app
 from pickup.core.inventory import ProductWithInventory
-from pickup.settings import Settings
+from pickup.settings import Settings, load_settings
 
 
 def free_port() -> int:
@@ -19,6 +19,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def offline_settings(**overrides: Any) -> Settings:
+    """Settings for a unit test: nothing they name is ever connected to."""
+    values: dict[str, Any] = {
+        "database_url": "postgresql://pickup@db/pickup",
+        "redis_url": "redis://cache:6379/0",
+        "env": "test",
+    }
+    values.update(overrides)
+    return load_settings(**values)
 
 
 def pickup_environment(settings: Settings, **extra: str) -> dict[str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from starlette.responses import Response
 
@@ -14,22 +12,12 @@ from pickup.cart.identity import (
     issue_cart_token,
     set_cart_cookie,
 )
-from pickup.settings import Settings, load_settings
-
-
-def settings_for(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": "postgresql://pickup@db/pickup",
-        "redis_url": "redis://cache:6379/0",
-        "env": "test",
-    }
-    values.update(overrides)
-    return load_settings(**values)
+from tests.helpers import offline_settings
 
 
 def test_a_token_reads_back_only_under_the_key_that_signed_it_however_often_it_is_read() -> None:
-    ours = settings_for(secret_key="k" * 40)
-    theirs = settings_for(secret_key="x" * 40)
+    ours = offline_settings(secret_key="k" * 40)
+    theirs = offline_settings(secret_key="x" * 40)
     cart_id = new_cart_id()
     token = issue_cart_token(cart_id, ours)
     payload, signature = token.rsplit(".", 1)
@@ -46,7 +34,7 @@ def test_a_token_reads_back_only_under_the_key_that_signed_it_however_often_it_i
 
 @pytest.mark.parametrize("public_url", ["http://shop.test", "https://shop.example"])
 def test_the_cart_cookie_is_the_header_starlette_writes(public_url: str) -> None:
-    settings = settings_for(public_url=public_url, cart_ttl_seconds=7200)
+    settings = offline_settings(public_url=public_url, cart_ttl_seconds=7200)
     token = issue_cart_token(new_cart_id(), settings)
     expected = Response()
     expected.set_cookie(

@@ -16,17 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from pickup.cli.common import access_log, log_format, logging_config
 from pickup.observability.logs import JsonFormatter, RedactingFilter, order_context, redact
-from pickup.settings import Settings, load_settings
-
-
-def settings_for(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": "postgresql://pickup@db/pickup",
-        "redis_url": "redis://cache:6379/0",
-        "env": "test",
-    }
-    values.update(overrides)
-    return load_settings(**values)
+from tests.helpers import offline_settings
 
 
 @pytest.fixture
@@ -154,18 +144,18 @@ def test_masking_touches_contact_details_only(text: str, masked: str) -> None:
 
 
 def test_the_format_is_text_in_development_and_json_elsewhere() -> None:
-    assert log_format(settings_for(env="development")) == "text"
-    assert log_format(settings_for(env="test")) == "json"
-    assert log_format(settings_for(env="development", log_format="json")) == "json"
-    assert access_log(settings_for(env="development")) is True
-    assert access_log(settings_for(env="test")) is False
+    assert log_format(offline_settings(env="development")) == "text"
+    assert log_format(offline_settings(env="test")) == "json"
+    assert log_format(offline_settings(env="development", log_format="json")) == "json"
+    assert access_log(offline_settings(env="development")) is True
+    assert access_log(offline_settings(env="test")) is False
 
 
 def test_uvicorn_lines_go_through_the_same_json_handler(capsys: pytest.CaptureFixture[str]) -> None:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
-        logging.config.dictConfig(logging_config(settings_for(log_level="INFO")))
+        logging.config.dictConfig(logging_config(offline_settings(log_level="INFO")))
         logging.getLogger("uvicorn.error").info(
             "Application startup complete.", extra={"color_message": "\x1b[1mApplication\x1b[0m"}
         )
