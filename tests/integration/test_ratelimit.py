@@ -10,7 +10,13 @@ import pytest
 
 from pickup.adapters.carts import CartStore, OverRateLimit, new_cart_id
 from pickup.adapters.redis import create_redis
-from pickup.api.ratelimit import PendingHit, RateLimited, RateLimiter, rate_limit
+from pickup.api.ratelimit import (
+    PendingHit,
+    RateLimited,
+    RateLimiter,
+    counted_in_route,
+    rate_limit,
+)
 from pickup.core.errors import ServiceUnavailable
 from pickup.settings import Settings
 
@@ -152,3 +158,17 @@ async def test_limits_must_be_positive_and_settings_must_exist(redis: Any) -> No
         await RateLimiter(redis).hit("cart", "203.0.113.1", 0)
     with pytest.raises(ValueError, match="no setting named"):
         rate_limit("cart", "rate_limit_cart_per_hour")
+    with pytest.raises(ValueError, match="no setting named"):
+        counted_in_route("cart", "rate_limit_cart_per_hour")
+    with pytest.raises(ValueError, match="window_seconds"):
+        counted_in_route("cart", "rate_limit_cart_per_minute", window_seconds=0)
+
+
+async def test_a_pending_hit_checked_by_its_route_skips_the_check_but_counts_alike(
+    redis: Any,
+) -> None:
+    hit = PendingHit(RateLimiter(redis), "cart", "203.0.113.7", 1, 60, checked=True)
+    assert hit.claim() == ("ratelimit:cart:203.0.113.7", 1, 60_000)
+    assert hit.claim() is None
+    with pytest.raises(ValueError, match="window_seconds"):
+        PendingHit(RateLimiter(redis), "cart", "203.0.113.7", 1, 0)

@@ -110,9 +110,18 @@ class PendingHit:
     __slots__ = ("bucket", "client", "counted", "limit", "limiter", "window_seconds")
 
     def __init__(
-        self, limiter: RateLimiter, bucket: str, client: str, limit: int, window_seconds: int
+        self,
+        limiter: RateLimiter,
+        bucket: str,
+        client: str,
+        limit: int,
+        window_seconds: int,
+        *,
+        checked: bool = False,
     ) -> None:
-        _check_positive(limit=limit, window_seconds=window_seconds)
+        """``checked``: the caller has already checked ``limit`` and ``window_seconds``."""
+        if not checked:
+            _check_positive(limit=limit, window_seconds=window_seconds)
         self.limiter = limiter
         self.bucket = bucket
         self.client = client
@@ -153,7 +162,9 @@ def limiter_for(request: Request, redis: Any) -> RateLimiter:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    # request.client.host, read from the scope: Request.client builds an Address each time.
+    client = request.scope.get("client")
+    return client[0] if client else "unknown"
 
 
 def rate_limit(
@@ -179,7 +190,9 @@ def rate_limit(
 _PENDING = "pending_rate_limit"
 
 
-def counted_in_route(bucket: str, setting: str, *, window_seconds: int = 60) -> type[APIRoute]:
+def counted_in_route(
+    bucket: str, setting: str, *, window_seconds: int = 60, base: type[APIRoute] = APIRoute
+) -> type[APIRoute]:
     """A route class limiting each client as :func:`rate_limit` does, for a route that counts
     the hit itself, inside the Redis script doing its work (:meth:`PendingHit.claim`), or
     with :meth:`PendingHit.count` before any other work. The route finds its hit with
@@ -189,22 +202,34 @@ def counted_in_route(bucket: str, setting: str, *, window_seconds: int = 60) -> 
     (a body that fails validation, or is not JSON at all) is counted then, and the answer is
     429 instead when the client is over the limit, so over the limit 429 comes first whatever
     the body. (413 and 415 come from middleware, before any route or limit.)
+
+    ``base``: the route class to build on (its handler is the one wrapped).
     """
     if setting not in Settings.model_fields:
         raise ValueError(f"no setting named {setting!r}")
+    _check_positive(window_seconds=window_seconds)
 
-    class CountedInRoute(APIRoute):
+    class CountedInRoute(base):  # type: ignore[misc,valid-type]
         def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
             handler = super().get_route_handler()
+            # The limit is checked when it is first seen, not on every request: it comes from
+            # the app's settings, which do not change while the app runs.
+            checked_limits: set[int] = set()
 
             async def counted_once(request: Request) -> Response:
                 resources = await get_resources(request)
+                limit = getattr(resources.settings, setting)
+                if limit not in checked_limits or type(limit) is not int:
+                    _check_positive(limit=limit)
+                    if len(checked_limits) < 64:
+                        checked_limits.add(limit)
                 hit = PendingHit(
                     limiter_for(request, resources.redis),
                     bucket,
                     client_address(request),
-                    getattr(resources.settings, setting),
+                    limit,
                     window_seconds,
+                    checked=True,
                 )
                 request.scope.setdefault("state", {})[_PENDING] = hit
                 try:
