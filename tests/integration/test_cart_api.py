@@ -681,3 +681,84 @@ async def test_the_openapi_schema_documents_every_cart_route_and_error(
     assert parameters == {"x-cart-token", COOKIE_NAME}
     view = schema["components"]["schemas"]["CartView"]
     assert {"lines", "totals", "checkout_ready"} <= set(view["properties"])
+
+
+# --- The add's own body validation (JsonBodyRoute) --------------------------------------------
+
+# A body sent as exactly application/json is validated by the route itself; with a charset it
+# always takes FastAPI's own handling. Both must answer alike, byte for byte.
+SAME_ANSWER_BODIES = [
+    b'{"product_id": "scone", "quantity": 2}',
+    b'{"product_id": "scone"}',
+    b'  {"product_id":"scone","quantity":1}\n',
+    b'{"product_id": "scone", "product_id": "mocha"}',
+    b'{"product_id": "nope", "quantity": 1}',
+    b'{"product_id": "cold-brew", "quantity": 1}',
+    b'{"product_id": "scone", "quantity": 5}',
+    b"",
+    b"{",
+    b'{"product_id": "scone"} trailing',
+    b'{"product_id": "scone"}{}',
+    b"[]",
+    b'"scone"',
+    b"null",
+    b"{}",
+    b'{"product_id": "Scone!"}',
+    b'{"product_id": "scone\\n"}',
+    b'{"product_id": "sc\\ud800one"}',
+    b'{"product_id": "' + b"a" * 65 + b'"}',
+    b'{"product_id": 7}',
+    b'{"product_id": "scone", "quantity": 0}',
+    b'{"product_id": "scone", "quantity": 1.0}',
+    b'{"product_id": "scone", "quantity": 1.5}',
+    b'{"product_id": "scone", "quantity": "1"}',
+    b'{"product_id": "scone", "quantity": true}',
+    b'{"product_id": "scone", "quantity": null}',
+    b'{"product_id": "scone", "quantity": NaN}',
+    b'{"product_id": "scone", "quantity": 1e0}',
+    b'{"product_id": "scone", "quantity": 100000000000000000000000}',
+    b'{"product_id": "scone", "quantity": 1000}',
+    b'{"product_id": "scone", "price_cents": 1}',
+    b'\xef\xbb\xbf{"product_id": "scone"}',
+    b'{"product_id": "sc\xffone"}',
+    b'{"product_id": "scone", "quantity": -1, "extra": []}',
+]
+
+
+@pytest.mark.parametrize("payload", SAME_ANSWER_BODIES)
+async def test_the_add_answers_every_body_exactly_as_fastapi_would(
+    make_settings: Callable[..., Settings], shop: InventoryStore, settings: Settings, payload: bytes
+) -> None:
+    roomy = make_settings(resource_prefix=settings.resource_prefix, rate_limit_cart_per_minute=1000)
+    answers = []
+    async with app_client(roomy) as client:
+        for content_type in ("application/json", "application/json; charset=utf-8"):
+            client.cookies.clear()  # a new cart each time
+            response = await client.post(
+                "/api/cart/add", content=payload, headers={"content-type": content_type}
+            )
+            headers = dict(response.headers)
+            for per_cart in ("set-cookie", HEADER_NAME.lower()):
+                assert (per_cart in headers) == (response.status_code == 200)
+                headers.pop(per_cart, None)
+            answers.append((response.status_code, headers, response.content))
+
+    (status, headers, content), (fastapi_status, fastapi_headers, fastapi_content) = answers
+    assert status == fastapi_status
+    assert content == fastapi_content
+    assert headers == fastapi_headers
+
+
+async def test_over_the_limit_a_body_validated_by_the_route_is_429_first(
+    make_settings: Callable[..., Settings], shop: InventoryStore, settings: Settings
+) -> None:
+    tight = make_settings(resource_prefix=settings.resource_prefix, rate_limit_cart_per_minute=2)
+    async with app_client(tight) as client:
+        statuses = [(await add(client, "scone")).status_code for _ in range(2)]
+        for payload in (b'{"product_id": "scone"}', b"{", b'{"quantity": 0}'):
+            response = await client.post(
+                "/api/cart/add", content=payload, headers={"content-type": "application/json"}
+            )
+            assert_problem(response, 429, "rate-limited")
+            assert response.headers["retry-after"]
+    assert statuses == [200, 200]

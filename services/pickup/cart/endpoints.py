@@ -17,6 +17,7 @@ from pickup.cart.identity import (
     read_cart_token,
     set_cart_cookie,
 )
+from pickup.cart.routing import JsonBodyRoute
 from pickup.cart.schemas import CartAdd, CartRemove, CartUpdate, CartView
 from pickup.cart.service import add_item, clear_cart, remove_item, set_item_quantity, view_cart
 from pickup.core.inventory import PRODUCT_ID_PATTERN
@@ -27,8 +28,9 @@ router = APIRouter(prefix="/api/cart", tags=["cart"])
 LIMITED = [Depends(rate_limit("cart", "rate_limit_cart_per_minute"))]
 # The add, the hot path, counts the same limit (same bucket, same counter) inside its own
 # Redis script: one round trip per add instead of two. Over the limit it answers 429 before
-# anything else, a body that fails validation included (see counted_in_route).
-ADD_LIMITED = counted_in_route("cart", "rate_limit_cart_per_minute")
+# anything else, a body that fails validation included (see counted_in_route). Its body is
+# validated by JsonBodyRoute (FastAPI's own answers for anything the model refuses).
+ADD_LIMITED = counted_in_route("cart", "rate_limit_cart_per_minute", base=JsonBodyRoute)
 
 
 async def current_cart_id(
