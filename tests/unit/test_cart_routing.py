@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.testclient import TestClient
 
 from pickup.cart.routing import JsonBodyRoute
 from pickup.cart.schemas import CartAdd
@@ -48,11 +48,12 @@ def app() -> FastAPI:
 
 @pytest.mark.parametrize("payload", BODIES)
 @pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
-def test_every_body_gets_fastapis_answer(payload: bytes, content_type: str) -> None:
-    client = TestClient(app())
+async def test_every_body_gets_fastapis_answer(payload: bytes, content_type: str) -> None:
+    transport = httpx.ASGITransport(app=app())
     headers = {"content-type": content_type}
-    short = client.post("/short", content=payload, headers=headers)
-    fastapi = client.post("/fastapi", content=payload, headers=headers)
+    async with httpx.AsyncClient(transport=transport, base_url="http://unit.test") as client:
+        short = await client.post("/short", content=payload, headers=headers)
+        fastapi = await client.post("/fastapi", content=payload, headers=headers)
     assert (short.status_code, short.json()) == (fastapi.status_code, fastapi.json())
 
 
