@@ -212,22 +212,15 @@ def counted_in_route(
     class CountedInRoute(base):  # type: ignore[misc,valid-type]
         def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
             handler = super().get_route_handler()
-            # The limit is checked when it is first seen, not on every request: it comes from
-            # the app's settings, which do not change while the app runs.
-            checked_limits: set[int] = set()
 
             async def counted_once(request: Request) -> Response:
                 resources = await get_resources(request)
-                limit = getattr(resources.settings, setting)
-                if limit not in checked_limits or type(limit) is not int:
-                    _check_positive(limit=limit)
-                    if len(checked_limits) < 64:
-                        checked_limits.add(limit)
                 hit = PendingHit(
                     limiter_for(request, resources.redis),
                     bucket,
                     client_address(request),
-                    limit,
+                    # A rate-limit setting is a positive integer (Settings validates it).
+                    getattr(resources.settings, setting),
                     window_seconds,
                     checked=True,
                 )
