@@ -199,7 +199,8 @@ async def goto(page: Any, path: str) -> None:
 
 async def place_order(base_url: str) -> dict[str, Any]:
     """An order placed through the API, as the checkout page would."""
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    # A first checkout on a fresh server (clients, pools) on a busy machine can take seconds.
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         added = await client.post("/api/cart/add", json={"product_id": "cappuccino", "quantity": 2})
         token = added.headers["X-Cart-Token"]
         await client.post(

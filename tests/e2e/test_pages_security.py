@@ -49,7 +49,7 @@ async def signed_up(live_shop: LiveShop) -> str:
 
 
 async def hostile_order(base_url: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         placed = await client.post(
             "/api/orders",
             json={
