@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
+import pytest
+import uvicorn
 
 from pickup.api.app import create_app
 from pickup.core.inventory import ProductWithInventory
@@ -30,6 +34,34 @@ def offline_settings(**overrides: Any) -> Settings:
     }
     values.update(overrides)
     return load_settings(**values)
+
+
+@contextmanager
+def served_in_thread(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn on a free port, in a thread of its own, once ``/healthz``
+    answers; yields its base URL and stops it on exit."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("the app did not start within 30 s")
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(15)
 
 
 def pickup_environment(settings: Settings, **extra: str) -> dict[str, str]:

@@ -7,12 +7,10 @@ everything else that goes wrong fails them.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,10 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from pickup.settings import Settings
-from tests.helpers import free_port
+from tests.helpers import free_port, served_in_thread
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPOSITORY / "test-artifacts" / "screenshots"
@@ -129,28 +126,8 @@ async def live_shop(services: Any, database_url: str) -> AsyncIterator[LiveShop]
     )
     await bootstrap(settings)
     await seed(settings, reset=True)
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(url + "/healthz")).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the app did not start within 30 s")
-    yield LiveShop(url, settings)
-    server.should_exit = True
-    await asyncio.to_thread(thread.join, 15)
+    with served_in_thread(create_app(settings)) as url:
+        yield LiveShop(url, settings)
     delete_aws_resources(services.aws_endpoint, settings.resource_prefix)
 
 

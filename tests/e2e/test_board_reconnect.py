@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from playwright.async_api import expect
 from sqlalchemy import select
 
 from pickup.adapters.orm import StaffUser
 from tests.e2e.conftest import DESKTOP, LiveShop, goto, place_order
-from tests.helpers import free_port
+from tests.helpers import served_in_thread
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -97,26 +94,8 @@ def cuttable_shop(live_shop: LiveShop) -> Iterator[CuttableShop]:
     from pickup.api.app import create_app
 
     cutter = StreamCutter(create_app(live_shop.settings))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(cutter, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail("the app did not start within 30 s")
-        time.sleep(0.1)
-    yield CuttableShop(url, cutter)
-    server.should_exit = True
-    thread.join(15)
+    with served_in_thread(cutter) as url:
+        yield CuttableShop(url, cutter)
 
 
 @pytest.fixture

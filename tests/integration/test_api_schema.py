@@ -15,8 +15,6 @@ content type, headers, body).
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 import traceback
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +24,6 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, FlakyStrategyDefinition
@@ -44,7 +41,7 @@ from pickup.seed.loader import seed
 from pickup.settings import Settings
 from pickup.staff.auth import CSRF_HEADER, SESSION_COOKIE
 from tests.conftest import delete_aws_resources, fresh_database
-from tests.helpers import free_port
+from tests.helpers import served_in_thread
 
 CHECKS = (
     not_a_server_error,
@@ -81,23 +78,8 @@ def live_api(services: Any, schema_database_url: str) -> Iterator[str]:
     asyncio.run(bootstrap(settings))
     asyncio.run(seed(settings, reset=True))
     asyncio.run(create_admin(settings))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=15)
+    with served_in_thread(create_app(settings)) as base:
+        yield base
     delete_aws_resources(services.aws_endpoint, settings.resource_prefix)
 
 
