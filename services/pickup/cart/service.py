@@ -12,15 +12,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from pickup.adapters.carts import GuardChanged, LineCapExceeded, OverRateLimit
-from pickup.cart.schemas import CartLine, CartTotals, CartView, LineIssue
+from pickup.cart.schemas import LineIssueCode
 from pickup.core.inventory import InsufficientStock, ProductWithInventory, Shortfall, UnknownProduct
 from pickup.menu.cache import MENU_KEY
-from pickup.menu.schemas import Stock
 from pickup.menu.service import catalogue, last_parsed, product_stock, products_by_id
 from pickup.runtime import Resources
 
 if TYPE_CHECKING:
     from pickup.api.ratelimit import PendingHit
+
+# The cart view as data in CartView's shape (see "The view" below).
+CartViewData = dict[str, Any]
 
 
 class CartStockLimit(InsufficientStock):
@@ -56,7 +58,7 @@ class CartStockLimit(InsufficientStock):
         }
 
 
-async def view_cart(resources: Resources, cart_id: str | None) -> CartView:
+async def view_cart(resources: Resources, cart_id: str | None) -> CartViewData:
     lines = await resources.carts.get(cart_id) if cart_id else {}
     products = await products_by_id(resources, lines) if lines else {}
     return _view(resources, lines, products)
@@ -69,7 +71,7 @@ async def add_item(
     quantity: int,
     *,
     limit: PendingHit | None = None,
-) -> CartView:
+) -> CartViewData:
     """Add ``quantity`` units to the product's line (the line is created if needed).
 
     The hot path of a shop, one Redis round trip when this process has parsed the current
@@ -132,7 +134,7 @@ async def _add_within_cap(
 
 async def set_item_quantity(
     resources: Resources, cart_id: str, product_id: str, quantity: int
-) -> CartView:
+) -> CartViewData:
     """Make the product's line exactly ``quantity`` units; 0 removes it."""
     if quantity == 0:
         return await remove_item(resources, cart_id, product_id)
@@ -143,13 +145,13 @@ async def set_item_quantity(
     return _view(resources, lines, products)
 
 
-async def remove_item(resources: Resources, cart_id: str, product_id: str) -> CartView:
+async def remove_item(resources: Resources, cart_id: str, product_id: str) -> CartViewData:
     """Remove the product's line, whether or not the product still exists."""
     await resources.carts.remove(cart_id, product_id)
     return await view_cart(resources, cart_id)
 
 
-async def clear_cart(resources: Resources, cart_id: str) -> CartView:
+async def clear_cart(resources: Resources, cart_id: str) -> CartViewData:
     await resources.carts.clear(cart_id)
     return _view(resources, {}, {})
 
@@ -197,86 +199,92 @@ def _refusal(
 
 
 # --- The view ---------------------------------------------------------------------------------
+#
+# The view is built as plain data in CartView's shape: the add (the hot path) serialises it
+# straight to JSON, where building the nested models first cost about as much CPU as the rest
+# of the add's own work. The other routes hand it to FastAPI, which validates it against their
+# response model (CartView) as it would a model; the pages validate it into a CartView.
+# tests/unit/test_cart_view.py holds the data to CartView's JSON, byte for byte.
 
 
 def _view(
     resources: Resources, lines: dict[str, int], products: dict[str, ProductWithInventory]
-) -> CartView:
+) -> CartViewData:
     settings = resources.settings
     cart_lines = [
         _line(product_id, quantity, products.get(product_id))
         for product_id, quantity in lines.items()
         if quantity > 0
     ]
-    cart_lines.sort(key=lambda line: (line.name.casefold(), line.product_id))
-    return CartView(
-        lines=cart_lines,
-        totals=CartTotals(
-            subtotal_cents=sum(line.line_total_cents or 0 for line in cart_lines),
-            item_count=sum(line.quantity for line in cart_lines),
-            line_count=len(cart_lines),
-            currency=settings.currency,
-        ),
-        checkout_ready=bool(cart_lines) and all(line.fulfillable for line in cart_lines),
-        max_lines=settings.cart_max_lines,
-        max_quantity=settings.cart_max_quantity,
-    )
+    cart_lines.sort(key=lambda line: (line["name"].casefold(), line["product_id"]))
+    return {
+        "lines": cart_lines,
+        "totals": {
+            "subtotal_cents": sum(line["line_total_cents"] or 0 for line in cart_lines),
+            "item_count": sum(line["quantity"] for line in cart_lines),
+            "line_count": len(cart_lines),
+            "currency": settings.currency,
+        },
+        "checkout_ready": bool(cart_lines) and all(line["fulfillable"] for line in cart_lines),
+        "max_lines": settings.cart_max_lines,
+        "max_quantity": settings.cart_max_quantity,
+    }
 
 
-def _line(product_id: str, quantity: int, product: ProductWithInventory | None) -> CartLine:
+def _line(product_id: str, quantity: int, product: ProductWithInventory | None) -> dict[str, Any]:
     if product is None:
-        return CartLine(
-            product_id=product_id,
-            name=product_id,
-            unit_price_cents=None,
-            quantity=quantity,
-            line_total_cents=None,
-            stock=Stock(status="out_of_stock"),
-            fulfillable=False,
-            issue=LineIssue(
-                code="unknown_product",
-                message="This item is no longer on the menu; remove it to check out.",
-                max_quantity=0,
+        return {
+            "product_id": product_id,
+            "name": product_id,
+            "unit_price_cents": None,
+            "quantity": quantity,
+            "line_total_cents": None,
+            "stock": {"status": "out_of_stock", "available": None},
+            "fulfillable": False,
+            "issue": _issue_data(
+                "unknown_product", "This item is no longer on the menu; remove it to check out.", 0
             ),
-        )
+        }
     issue = _issue(product, quantity)
-    return CartLine(
-        product_id=product_id,
-        name=product.name,
-        unit_price_cents=product.price_cents,
-        quantity=quantity,
-        line_total_cents=product.price_cents * quantity,
-        stock=product_stock(product),
-        fulfillable=issue is None,
-        issue=issue,
-    )
+    return {
+        "product_id": product_id,
+        "name": product.name,
+        "unit_price_cents": product.price_cents,
+        "quantity": quantity,
+        "line_total_cents": product.price_cents * quantity,
+        "stock": product_stock(product),
+        "fulfillable": issue is None,
+        "issue": issue,
+    }
 
 
-def _issue(product: ProductWithInventory, quantity: int) -> LineIssue | None:
+def _issue_data(code: LineIssueCode, message: str, max_quantity: int) -> dict[str, Any]:
+    return {"code": code, "message": message, "max_quantity": max_quantity}
+
+
+def _issue(product: ProductWithInventory, quantity: int) -> dict[str, Any] | None:
     cap = _line_cap(product)
     if not product.is_available:
-        return LineIssue(
-            code="unavailable",
-            message=f"{product.name} is not available at the moment; remove it to check out.",
-            max_quantity=0,
+        return _issue_data(
+            "unavailable",
+            f"{product.name} is not available at the moment; remove it to check out.",
+            0,
         )
     if product.available == 0:
-        return LineIssue(
-            code="out_of_stock",
-            message=f"{product.name} is sold out; remove it to check out.",
-            max_quantity=0,
+        return _issue_data(
+            "out_of_stock", f"{product.name} is sold out; remove it to check out.", 0
         )
     if quantity > product.available:
-        return LineIssue(
-            code="insufficient_stock",
-            message=f"Only {product.available} {product.name} left; reduce the quantity to "
+        return _issue_data(
+            "insufficient_stock",
+            f"Only {product.available} {product.name} left; reduce the quantity to "
             f"{cap} to check out.",
-            max_quantity=cap,
+            cap,
         )
     if quantity > product.max_per_order:
-        return LineIssue(
-            code="over_limit",
-            message=f"At most {cap} {product.name} per order; reduce the quantity to check out.",
-            max_quantity=cap,
+        return _issue_data(
+            "over_limit",
+            f"At most {cap} {product.name} per order; reduce the quantity to check out.",
+            cap,
         )
     return None

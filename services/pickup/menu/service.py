@@ -10,22 +10,24 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from itertools import groupby
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from pickup.core.inventory import ProductWithInventory
 from pickup.menu import cache
 from pickup.menu.cache import CachedBody
-from pickup.menu.schemas import Menu, MenuCategory, MenuProduct, Stock
+from pickup.menu.schemas import Menu, MenuCategory, MenuProduct
 from pickup.runtime import Resources
 
 logger = logging.getLogger("pickup.menu")
 
 
-def product_stock(product: ProductWithInventory) -> Stock:
-    """The badge a shopper sees; the number left is shown only when stock is low."""
-    status = product.stock_status if product.is_available else "out_of_stock"
-    return Stock(status=status, available=product.available if status == "low_stock" else None)
+def product_stock(product: ProductWithInventory) -> dict[str, Any]:
+    """The badge a shopper sees (a :class:`~pickup.menu.schemas.Stock`, as data): the number
+    left is shown only when stock is low; a product switched off counts as out of stock."""
+    status = product.stock_status
+    return {"status": status, "available": product.available if status == "low_stock" else None}
 
 
 def menu_product(product: ProductWithInventory) -> MenuProduct:
@@ -39,7 +41,7 @@ def menu_product(product: ProductWithInventory) -> MenuProduct:
         allergens=list(product.allergens),
         image=product.image,
         max_per_order=product.max_per_order,
-        stock=product_stock(product),
+        stock=product_stock(product),  # type: ignore[arg-type]  # validated as Stock
     )
 
 

@@ -68,10 +68,11 @@ def opening_hours_lines(hours: OpeningHours) -> list[tuple[str, str]]:
 async def _cart(resources: Resources, request: Request) -> CartView | None:
     """The shopper's cart, or ``None`` when it cannot be read right now."""
     try:
-        return await view_cart(resources, read_cart_id(request, resources.settings))
+        view = await view_cart(resources, read_cart_id(request, resources.settings))
     except PickupError:
         logger.warning("pages.cart_unavailable")
         return None
+    return CartView.model_validate(view)
 
 
 async def _menu(resources: Resources) -> Menu | None:
