@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -9,7 +13,7 @@ import pytest
 from pickup.provisioning import bootstrap
 from pickup.seed.loader import seed
 from pickup.settings import Settings
-from tests.helpers import app_client
+from tests.helpers import app_client, pickup_environment
 
 PROBLEM = "application/problem+json"
 
@@ -114,3 +118,43 @@ async def test_an_unknown_route_is_a_problem_response(client: httpx.AsyncClient)
     assert response.status_code == 404
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["title"] == "Not Found"
+
+
+FREEZE_COUNTS = """
+import asyncio, gc, json
+from pickup.api.app import create_app
+from pickup.api.main import create
+from pickup.settings import load_settings
+
+async def main():
+    counts = {}
+    app = create_app(load_settings())
+    async with app.router.lifespan_context(app):
+        counts["create_app"] = gc.get_freeze_count()
+    app = create()
+    async with app.router.lifespan_context(app):
+        counts["server"] = gc.get_freeze_count()
+    print(json.dumps(counts))
+
+asyncio.run(main())
+"""
+
+
+async def test_the_server_process_freezes_its_start_up_heap_and_apps_alone_do_not(
+    seeded: Settings,
+) -> None:
+    # In a process of its own: a frozen heap stays frozen for the rest of the process.
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("PICKUP_")},
+        **pickup_environment(seeded),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FREEZE_COUNTS, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, err.decode()
+    counts = json.loads(out.decode().strip().splitlines()[-1])
+    assert counts["create_app"] == 0
+    # Everything alive after start-up: modules, the app, its clients (hundreds of thousands).
+    assert counts["server"] > 100_000
