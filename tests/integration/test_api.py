@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pickup.api.app import SERVING_GC_THRESHOLDS
 from pickup.provisioning import bootstrap
 from pickup.seed.loader import seed
 from pickup.settings import Settings
@@ -130,17 +132,17 @@ async def main():
     counts = {}
     app = create_app(load_settings())
     async with app.router.lifespan_context(app):
-        counts["create_app"] = gc.get_freeze_count()
+        counts["create_app"] = [gc.get_freeze_count(), gc.get_threshold()]
     app = create()
     async with app.router.lifespan_context(app):
-        counts["server"] = gc.get_freeze_count()
+        counts["server"] = [gc.get_freeze_count(), gc.get_threshold()]
     print(json.dumps(counts))
 
 asyncio.run(main())
 """
 
 
-async def test_the_server_process_freezes_its_start_up_heap_and_apps_alone_do_not(
+async def test_the_server_process_tunes_its_garbage_collector_and_apps_alone_do_not(
     seeded: Settings,
 ) -> None:
     # In a process of its own: a frozen heap stays frozen for the rest of the process.
@@ -155,6 +157,8 @@ async def test_the_server_process_freezes_its_start_up_heap_and_apps_alone_do_no
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, err.decode()
     counts = json.loads(out.decode().strip().splitlines()[-1])
-    assert counts["create_app"] == 0
-    # Everything alive after start-up: modules, the app, its clients (hundreds of thousands).
-    assert counts["server"] > 100_000
+    assert counts["create_app"] == [0, list(gc.get_threshold())]
+    frozen, thresholds = counts["server"]
+    # Everything alive after start-up: modules, the app, its clients (over a hundred thousand).
+    assert frozen > 100_000
+    assert thresholds == list(SERVING_GC_THRESHOLDS) != list(gc.get_threshold())

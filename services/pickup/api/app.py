@@ -50,18 +50,28 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
-def create_app(
-    settings: Settings, *, companions: tuple[Companion, ...] = (), freeze_heap: bool = False
-) -> FastAPI:
-    """The API application.
+# A young collection every 20,000 net allocations of tracked objects instead of Python's 700:
+# a request allocates a few hundred, so the default collected every two or three requests.
+SERVING_GC_THRESHOLDS = (20_000, 20, 20)
 
-    ``freeze_heap``: once start-up is done, collect and then freeze the heap (``gc.freeze``),
-    so the cyclic garbage collector never scans again the objects every process holds for its
-    whole life (modules, the ORM's and the AWS SDK's models, the app itself: most of the
-    ~140 MiB). Those scans cost about a sixth of a cart add's CPU (docs/performance.md).
-    For a process that serves one app for its life, as ``pickup api`` does; off by default
-    because freezing is for the process, not for one app of many (the tests build hundreds).
-    """
+
+def tune_gc_for_serving() -> None:
+    """Collect and then freeze the heap (``gc.freeze``), so the cyclic garbage collector never
+    scans again what the process holds for its whole life (modules, the ORM's and the AWS
+    SDK's models, the app), and collect young objects less often. Together about a fifth of a
+    cart add's CPU (docs/performance.md, step 6). For the whole process: call it once start-up
+    is done in a process that serves one app for its life."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*SERVING_GC_THRESHOLDS)
+
+
+def create_app(
+    settings: Settings, *, companions: tuple[Companion, ...] = (), tune_gc: bool = False
+) -> FastAPI:
+    """The API application. ``tune_gc``: :func:`tune_gc_for_serving` once start-up is done,
+    as ``pickup api`` does; off by default, since it is for a process and not for one app of
+    many (the tests build hundreds in one process)."""
     configure_tracing(settings, "pickup-api")  # off (a no-op) unless enabled
 
     @asynccontextmanager
@@ -93,9 +103,8 @@ def create_app(
                     run_samplers(resources, API_SAMPLES), name="metrics-samplers"
                 )
                 stack.push_async_callback(_cancel, samplers)
-            if freeze_heap:
-                gc.collect()
-                gc.freeze()
+            if tune_gc:
+                tune_gc_for_serving()
             yield
 
     # SecuredFastAPI: security headers on every answer, a 500 included (api/security.py).

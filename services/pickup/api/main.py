@@ -16,5 +16,5 @@ def create() -> FastAPI:
     except SettingsError as error:
         print(f"pickup: configuration error:\n{error}", file=sys.stderr)
         raise SystemExit(2) from None
-    # A server process serves this one app for its whole life: its start-up heap is frozen.
-    return create_app(settings, freeze_heap=True)
+    # A server process serves this one app for its whole life.
+    return create_app(settings, tune_gc=True)
