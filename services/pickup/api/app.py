@@ -119,8 +119,9 @@ def create_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    # The router tries routers in this order, and each one it passes over costs a match per
-    # route: the customer's hot paths (the menu, the cart) come first.
+    # The router tries routes and routers in this order, and each one it passes over costs a
+    # match per route: the customer's hot paths come first, the cart add on the app itself.
+    cart.include_add(app)
     app.include_router(menu.router)
     app.include_router(cart.router)
     app.include_router(health.router)
