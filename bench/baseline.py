@@ -7,7 +7,9 @@ Run by the bench under uvicorn with exactly the API's server settings, on the sa
 - ``POST /bare/cart`` reads the same JSON body and does one ``HINCRBY`` on a cart hash.
 
 No validation, cookie, rate limit, stock check or error mapping: the ratio of the API's figure
-to this one is the price of all of those together.
+to this one is the price of all of those together. The process is tuned as the API's is
+(:func:`pickup.api.serving.tune_gc_for_serving`), so the ratio prices the work, not a
+garbage-collector setting only one side has.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from redis.asyncio import Redis
 
+from pickup.api.serving import tune_gc_for_serving
+
 MENU_KEY = "bench:menu"
 
 
@@ -30,6 +34,7 @@ def create() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.redis = Redis.from_url(redis_url, max_connections=100)
+        tune_gc_for_serving()  # as the API's server process does once it has started
         yield
         await app.state.redis.aclose()
 

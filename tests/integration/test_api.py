@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pickup.api.app import SERVING_GC_THRESHOLDS
+from pickup.api.serving import SERVING_GC_THRESHOLDS
 from pickup.provisioning import bootstrap
 from pickup.seed.loader import seed
 from pickup.settings import Settings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
@@ -20,6 +19,7 @@ from pickup.api.limits import BodySizeLimit
 from pickup.api.metrics import PrometheusMiddleware
 from pickup.api.problems import install_problem_handlers
 from pickup.api.security import SecuredFastAPI
+from pickup.api.serving import tune_gc_for_serving
 from pickup.cart import endpoints as cart
 from pickup.menu import endpoints as menu
 from pickup.observability import cloudwatch
@@ -48,22 +48,6 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-# A young collection every 20,000 net allocations of tracked objects instead of Python's 700:
-# a request allocates a few hundred, so the default collected every two or three requests.
-SERVING_GC_THRESHOLDS = (20_000, 20, 20)
-
-
-def tune_gc_for_serving() -> None:
-    """Collect and then freeze the heap (``gc.freeze``), so the cyclic garbage collector never
-    scans again what the process holds for its whole life (modules, the ORM's and the AWS
-    SDK's models, the app), and collect young objects less often. Together about a fifth of a
-    cart add's CPU (docs/performance.md, step 6). For the whole process: call it once start-up
-    is done in a process that serves one app for its life."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*SERVING_GC_THRESHOLDS)
 
 
 def create_app(
