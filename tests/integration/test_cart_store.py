@@ -280,6 +280,25 @@ async def test_a_checked_add_returns_the_whole_cart_and_refuses_above_its_cap(
     assert await store.get(cart) == {"croissant": 2, "scone": 1}
 
 
+async def test_a_checked_add_keeps_each_stores_own_bounds(connect: Connect) -> None:
+    # The bounds are written into each store's script: two stores, two sets of bounds.
+    client = connect()
+    small = carts(client, max_lines=2, max_quantity=3, ttl_seconds=60)
+    large = carts(client, max_lines=5, max_quantity=10, ttl_seconds=3600)
+    cart, other = new_cart_id(), new_cart_id()
+    await small.add_capped(cart, "croissant", 1, cap=100)
+    await small.add_capped(cart, "scone", 1, cap=100)
+    with pytest.raises(CartFull):
+        await small.add_capped(cart, "bun", 1, cap=100)
+    with pytest.raises(QuantityLimit):
+        await small.add_capped(cart, "scone", 3, cap=100)
+    assert 0 < await ttl(small, client, cart) <= 60
+    for product in ("croissant", "scone", "bun"):
+        await large.add_capped(other, product, 4, cap=100)
+    assert 60 < await ttl(large, client, other) <= 3600
+    assert await small.get(cart) == {"croissant": 1, "scone": 1}
+
+
 async def test_a_guarded_add_writes_only_while_its_guard_holds(connect: Connect) -> None:
     client = connect()
     store = carts(client)

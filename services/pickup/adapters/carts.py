@@ -14,6 +14,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from string import Template
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -44,46 +45,48 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return {wanted, redis.call('HLEN', KEYS[1])}
 """
 
-# As _ADD, with the line's stock cap (ARGV[6]) checked first and the whole cart returned, so a
+# As _ADD, with the line's stock cap (ARGV[3]) checked first and the whole cart returned, so a
 # checked add is one round trip: {-3, quantity in cart} when the line would pass the cap.
 # Two optional checks come before it, each with a key after KEYS[1] when used:
-# - a rate-limit hit (ARGV[9] the limit, ARGV[10] the window in ms; '' when not counted here),
+# - a rate-limit hit (ARGV[6] the limit, ARGV[7] the window in ms; '' when not counted here),
 #   counted first, exactly as the rate limiter's own script counts it: {-5, ms until the window
 #   ends} when the client is over the limit, and nothing else is done;
-# - a guard (field ARGV[7] of its hash must equal ARGV[8]; '' when none): {-4, 0} when it does
+# - a guard (field ARGV[4] of its hash must equal ARGV[5]; '' when none): {-4, 0} when it does
 #   not, because the cap was computed from data that has changed since; nothing written.
-_ADD_CAPPED = (
+# The store's own bounds are written into the script ($max_quantity, $max_lines, $ttl_seconds):
+# on the hot path every argument sent costs the client encoding and the server parsing.
+_ADD_CAPPED = Template(
     """
 local next_key = 2
 local guard_key = nil
-if ARGV[7] ~= '' then
+if ARGV[4] ~= '' then
   guard_key = KEYS[next_key]
   next_key = next_key + 1
 end
-if ARGV[9] ~= '' then
+if ARGV[6] ~= '' then
 """
-    + hit_lua("KEYS[next_key]", "ARGV[10]")
+    + hit_lua("KEYS[next_key]", "ARGV[7]")
     + """
-  if hits > tonumber(ARGV[9]) then
+  if hits > tonumber(ARGV[6]) then
     return {-5, ttl}
   end
 end
-if guard_key and redis.call('HGET', guard_key, ARGV[7]) ~= ARGV[8] then
+if guard_key and redis.call('HGET', guard_key, ARGV[4]) ~= ARGV[5] then
   return {-4, 0}
 end
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local wanted = current + tonumber(ARGV[2])
-if wanted > tonumber(ARGV[6]) then
+if wanted > tonumber(ARGV[3]) then
   return {-3, current}
 end
-if wanted > tonumber(ARGV[4]) then
+if wanted > $max_quantity then
   return {-2, current}
 end
-if current == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+if current == 0 and redis.call('HLEN', KEYS[1]) >= $max_lines then
   return {-1, 0}
 end
 redis.call('HSET', KEYS[1], ARGV[1], wanted)
-redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[1], $ttl_seconds)
 return {wanted, redis.call('HGETALL', KEYS[1])}
 """
 )
@@ -203,7 +206,11 @@ class CartStore:
         self.max_quantity = max_quantity
         self.key_prefix = key_prefix
         self._add = redis.register_script(_ADD)
-        self._add_capped = redis.register_script(_ADD_CAPPED)
+        self._add_capped = redis.register_script(
+            _ADD_CAPPED.substitute(
+                max_quantity=max_quantity, max_lines=max_lines, ttl_seconds=ttl_seconds
+            )
+        )
         self._set = redis.register_script(_SET)
         self._remove = redis.register_script(_REMOVE)
 
@@ -246,14 +253,7 @@ class CartStore:
         if _not_int(quantity) or quantity < 1:
             raise InvalidInput(f"quantity must be at least 1, got {quantity!r}", "quantity")
         keys = [key]
-        args: list[str | int] = [
-            product_id,
-            quantity,
-            self.max_lines,
-            self.max_quantity,
-            self.ttl_seconds,
-            cap,
-        ]
+        args: list[str | int] = [product_id, quantity, cap]
         if guard is not None:
             keys.append(guard[0])
             args += [guard[1], guard[2]]
