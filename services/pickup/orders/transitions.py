@@ -190,10 +190,8 @@ async def _settle_reservation(resources: Resources, order: Order, to: OrderStatu
 async def _after_change(
     resources: Resources, order: Order, payload: dict[str, Any], outbox_ids: list[int]
 ) -> None:
-    try:
-        await asyncio.wait_for(OutboxRelay(resources).flush(outbox_ids), timeout=5)
-    except Exception:  # the relay loop sends it later
-        logger.warning("order.event_send_deferred order_id=%s", order.id)
+    # What people watch first (status reads, the board, the status page), then the event to
+    # SNS: live views never wait on SNS, and both Redis steps log and go on when Redis is down.
     await invalidate_status(resources.redis, order.id)
     max_len = resources.settings.live_history_size
     # Live subscribers (the board, the status page) send `version` back as If-Match.
@@ -206,3 +204,7 @@ async def _after_change(
     await live.publish(
         resources.redis, live.order_topic(order.id), "order.status", public, max_len=max_len
     )
+    try:
+        await asyncio.wait_for(OutboxRelay(resources).flush(outbox_ids), timeout=5)
+    except Exception:  # the relay loop sends it later
+        logger.warning("order.event_send_deferred order_id=%s", order.id)
