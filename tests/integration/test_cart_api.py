@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
-from itsdangerous import URLSafeSerializer
+from itsdangerous import Signer, URLSafeSerializer
 
 from pickup.adapters.aws import AWSClients
 from pickup.adapters.carts import new_cart_id
@@ -144,7 +145,12 @@ async def test_a_tampered_token_starts_a_new_cart_and_never_reads_another_one(
         # A broken signature. Not just the last character: its low bits may be base64
         # padding, so changing it alone can leave the signature intact.
         token[:-6] + ("A" * 6 if token[-6:] != "A" * 6 else "B" * 6),
-        URLSafeSerializer("someone-elses-key", salt="cart").dumps(cart_id),
+        Signer("someone-elses-key", salt="cart", digest_method=hashlib.sha256)
+        .sign(cart_id)
+        .decode(),
+        f"{new_cart_id()}.{token.rsplit('.', 1)[1]}",  # another id under this token's signature
+        # The earlier token format, under our own key: it reads as no cart.
+        URLSafeSerializer(settings.secret_key.get_secret_value(), salt="cart").dumps(cart_id),
         cart_id,  # the bare id, unsigned
     ]
     for bad in forged:

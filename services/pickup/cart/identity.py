@@ -1,18 +1,23 @@
 """Which cart a request is about: a signed token carried in a cookie or a header.
 
-The token is the cart id signed with ``PICKUP_SECRET_KEY`` (itsdangerous, salt ``cart``), so a
-client can keep it but not forge one: a tampered or foreign-key token reads as "no cart" and
-the next write starts a new cart. Browsers get it as an HttpOnly, SameSite=Lax cookie (Secure
-behind https); API clients read ``X-Cart-Token`` from a cart write's response and send it back
-in the same header. The header wins when a request carries both.
+The token is ``<cart id>.<signature>``: the cart id (already 32 URL-safe random characters, so
+it needs no encoding) and its HMAC-SHA256 signature under ``PICKUP_SECRET_KEY`` (itsdangerous
+``Signer``, salt ``cart``), so a client can keep it but not forge one: a tampered or
+foreign-key token reads as "no cart" and the next write starts a new cart. So does a token
+issued in the earlier format (an itsdangerous ``URLSafeSerializer`` payload): there is no
+fallback for it. Browsers get it as an HttpOnly, SameSite=Lax cookie (Secure behind https); API
+clients read ``X-Cart-Token`` from a cart write's response and send it back in the same header.
+The header wins when a request carries both.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from functools import lru_cache
 
 from fastapi import Request, Response
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, Signer
 
 from pickup.adapters.carts import is_cart_id
 from pickup.settings import Settings
@@ -24,20 +29,20 @@ SALT = "cart"
 _MAX_TOKEN_LENGTH = 256
 
 
-def _serializer(settings: Settings) -> URLSafeSerializer:
-    return _serializer_for(settings.secret_key.get_secret_value())
+def _signer(settings: Settings) -> Signer:
+    return _signer_for(settings.secret_key.get_secret_value())
 
 
 @lru_cache(maxsize=8)
-def _serializer_for(secret: str) -> URLSafeSerializer:
+def _signer_for(secret: str) -> Signer:
     # Built once per key: every cart request reads a token and every write issues one.
-    return URLSafeSerializer(secret, salt=SALT)
+    return Signer(secret, salt=SALT, digest_method=hashlib.sha256)
 
 
 def issue_cart_token(cart_id: str, settings: Settings) -> str:
     if not is_cart_id(cart_id):
         raise ValueError("not a cart id")
-    return _serializer(settings).dumps(cart_id)
+    return _signer(settings).sign(cart_id).decode("ascii")
 
 
 def cart_id_from_token(token: str | None, settings: Settings) -> str | None:
@@ -48,12 +53,14 @@ def cart_id_from_token(token: str | None, settings: Settings) -> str | None:
 
 
 # A token's verdict never changes under one key, and a shopper sends the same token with
-# every cart request: each is checked (two HMACs) once while it is in use, not per request.
+# every cart request: each is checked (a SHA-256 key derivation and an HMAC) once while it is
+# in use, not per request.
 # Bounded: 4096 tokens of at most 256 characters.
 @lru_cache(maxsize=4096)
 def _verified(secret: str, token: str) -> str | None:
     try:
-        cart_id = _serializer_for(secret).loads(token)
+        # A verified value is one we signed, so it is ASCII.
+        cart_id = _signer_for(secret).unsign(token).decode("ascii")
     except BadSignature:
         return None
     return cart_id if is_cart_id(cart_id) else None
@@ -81,10 +88,25 @@ def set_cart_cookie(response: Response, token: str, settings: Settings) -> None:
     response.raw_headers.append((b"set-cookie", header))
 
 
+# A value http.cookies writes as it is (no quoting): every token we issue. The characters are
+# a subset of its legal ones (http.cookies._LegalChars).
+_PLAIN_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 # Every cart write sets the cookie again (to refresh its lifetime), mostly with a token it
-# set before: the header is built once per token, by Starlette, as set_cookie writes it.
+# set before: the header is built once per token. It is the exact bytes Starlette's
+# set_cookie writes (http.cookies: the attributes in sorted order), written directly, since a
+# Response and a SimpleCookie cost ~8 us a token; any other value goes through Starlette.
 @lru_cache(maxsize=4096)
 def _cart_cookie(token: str, max_age: int, secure: bool) -> bytes:
+    if _PLAIN_COOKIE_VALUE.fullmatch(token) is None:
+        return _starlette_cart_cookie(token, max_age, secure)
+    tail = "; Secure" if secure else ""
+    header = f"{COOKIE_NAME}={token}; HttpOnly; Max-Age={max_age:d}; Path=/; SameSite=lax{tail}"
+    return header.encode("latin-1")
+
+
+def _starlette_cart_cookie(token: str, max_age: int, secure: bool) -> bytes:
     scratch = Response()
     scratch.set_cookie(
         COOKIE_NAME,
