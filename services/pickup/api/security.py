@@ -76,6 +76,7 @@ _BASE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", PERMISSIONS_POLICY.encode()),
 )
+_BASE_NAMES = frozenset(name for name, _ in _BASE_HEADERS)
 _HSTS_HEADER = (b"strict-transport-security", HSTS.encode())
 _NO_STORE = (b"cache-control", b"no-store")
 
@@ -160,7 +161,10 @@ class SecurityHeaders:
                 if policy is not None and b"content-security-policy" not in present:
                     headers.append(policy)
                     present.add(b"content-security-policy")
-                headers.extend(item for item in _BASE_HEADERS if item[0] not in present)
+                if present.isdisjoint(_BASE_NAMES):  # the route set none of them (most do not)
+                    headers += _BASE_HEADERS
+                else:
+                    headers += [item for item in _BASE_HEADERS if item[0] not in present]
                 if tls and b"strict-transport-security" not in present:
                     headers.append(_HSTS_HEADER)
                 if no_store:
