@@ -8,8 +8,9 @@ Run by the bench under uvicorn with exactly the API's server settings, on the sa
 
 No validation, cookie, rate limit, stock check or error mapping: the ratio of the API's figure
 to this one is the price of all of those together. The process is tuned as the API's is
-(:func:`pickup.api.serving.tune_gc_for_serving`), so the ratio prices the work, not a
-garbage-collector setting only one side has.
+(:func:`pickup.api.serving.tune_gc_for_serving`) and talks to Redis through the same client
+(:func:`pickup.adapters.redis.redis_from_url`), so the ratio prices the work, not a setting
+only one side has.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from redis.asyncio import Redis
 
+from pickup.adapters.redis import redis_from_url
 from pickup.api.serving import tune_gc_for_serving
 
 MENU_KEY = "bench:menu"
@@ -33,7 +34,8 @@ def create() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.redis = Redis.from_url(redis_url, max_connections=100)
+        # The API's Redis client (commands packed by hiredis), not a slower one of its own.
+        app.state.redis = redis_from_url(redis_url, max_connections=100)
         tune_gc_for_serving()  # as the API's server process does once it has started
         yield
         await app.state.redis.aclose()

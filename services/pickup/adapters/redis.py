@@ -3,11 +3,60 @@ development only, an in-process fakeredis server (memory://)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
+from redis.asyncio.connection import (
+    Connection,
+    ConnectionPool,
+    SSLConnection,
+    UnixDomainSocketConnection,
+    parse_url,
+)
+from redis.connection import HiredisRespSerializer
 
 from pickup.settings import Settings
 
 _memory_servers: dict[str, object] = {}
+
+_PACKER = HiredisRespSerializer()
+
+
+class _PackedByHiredis:
+    """Commands packed by hiredis's C packer, as redis-py's own synchronous connections do
+    when hiredis is installed; its asyncio connections pack in Python, about 0.6 us per
+    argument (a cart add's script call has 13: 7.9 us, against 1.1 us here)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return _PACKER.pack(*args)
+
+
+class _TCPConnection(_PackedByHiredis, Connection):
+    pass
+
+
+class _TLSConnection(_PackedByHiredis, SSLConnection):
+    pass
+
+
+class _UnixConnection(_PackedByHiredis, UnixDomainSocketConnection):
+    pass
+
+
+_PACKED = {
+    Connection: _TCPConnection,
+    SSLConnection: _TLSConnection,
+    UnixDomainSocketConnection: _UnixConnection,
+}
+
+
+def redis_from_url(url: str, **options: Any) -> Redis:
+    """``Redis.from_url`` (redis://, rediss://, unix://; the URL's options win over
+    ``options``), its connections packing commands with hiredis."""
+    kwargs = {**options, **parse_url(url)}
+    base = kwargs.get("connection_class", Connection)
+    kwargs["connection_class"] = _PACKED.get(base, base)
+    return Redis.from_pool(ConnectionPool(**kwargs))
 
 
 def create_redis(settings: Settings) -> Redis:
@@ -19,7 +68,7 @@ def create_redis(settings: Settings) -> Redis:
         # One FakeServer per URL, so every client of the process sees the same data.
         server = _memory_servers.setdefault(url, fakeredis.FakeServer())
         return fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
-    return Redis.from_url(
+    return redis_from_url(
         url,
         decode_responses=True,
         max_connections=settings.redis_max_connections,
