@@ -5,6 +5,13 @@ hot paths). It labels every request with the route *template* the router chose
 (``/api/orders/{order_id}``), ``<unmatched>`` when none did, so raw URLs never become
 labels; the static files share their mount's one label (``/static``).
 
+The route is known only once the router has chosen it, so the first request of a path is
+watched through its scope (:class:`_RequestScope`). A path whose route has no parameters
+(``/api/cart/add``) always reaches that route for a given method (the app routes on the path
+and the method alone), so its label is learned from that first request: the next ones are
+counted in progress from their start, with no watching. Those paths are the routes' own,
+so what is learned stays bounded.
+
 ``/metrics`` is never served on the public port, which the ingress routes to. ``pickup api``
 serves it on ``PICKUP_HEALTH_PORT`` from its own (parent) process, see :func:`metrics_server`.
 With ``--workers N`` every worker process writes its samples to files under
@@ -95,6 +102,9 @@ class PrometheusMiddleware:
         self._requests: dict[tuple[str, str, int], Any] = {}
         self._seconds: dict[tuple[str, str], Any] = {}
         self._progress: dict[tuple[str, str], Any] = {}
+        # (method, path) of a route without parameters, which is its label -> the
+        # in-progress child of that label.
+        self._fixed: dict[tuple[str, str], Any] = {}
 
     def _in_progress(self, method: str, route: str) -> Any:
         child = self._progress.get((method, route))
@@ -123,6 +133,32 @@ class PrometheusMiddleware:
         method = scope["method"]
         if method not in METHODS:
             method = "OTHER"
+        route = scope["path"]
+        in_progress = self._fixed.get((method, route))
+        if in_progress is None:
+            await self._watched(scope, receive, send, method)
+            return
+        in_progress.inc()
+        started = time.perf_counter()
+        status = 0
+
+        async def send_timed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                self._observe_seconds(method, route, _since(started))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_timed)
+        finally:
+            in_progress.dec()
+            if not status:  # no answer started: the exception becomes a 500 further out
+                self._observe_seconds(method, route, _since(started))
+            self._count(method, route, status or 500)
+
+    async def _watched(self, scope: Scope, receive: Receive, send: Send, method: str) -> None:
+        """A request whose route is not known yet: its scope tells when the router chose."""
         request = _RequestScope(scope)
         request.middleware = self
         request.method = method
@@ -147,6 +183,8 @@ class PrometheusMiddleware:
             route = request.template()
             if request.in_progress is not None:
                 request.in_progress.dec()
+                if route == scope["path"]:  # a route without parameters: learn it
+                    self._fixed[(method, route)] = request.in_progress
             if not timed:  # no answer started: the exception becomes a 500 further out
                 self._observe_seconds(method, route, _since(started))
             self._count(method, route, status or 500)
