@@ -6,12 +6,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic_core import to_json
 
 from pickup.cart.schemas import CartView
-from pickup.cart.service import _view
+from pickup.cart.service import KnownLines, _known_lines, _view
 from pickup.core.inventory import ProductWithInventory
 from tests.helpers import offline_settings, product
 
@@ -98,3 +99,54 @@ def test_any_cart_is_cart_views_json(cart: dict[str, tuple[int, int, int, bool, 
         any(quantity > 0 for quantity in lines.values())
         and all(line.fulfillable for line in view.lines)
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["a", "b", "c", "d", "e"]),
+            st.tuples(st.integers(0, 30), st.integers(0, 30), st.integers(1, 10), st.booleans()),
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_views_of_remembered_lines_are_the_views_built_anew(
+    carts: list[dict[str, tuple[int, int, int, bool]]],
+) -> None:
+    # One menu copy serving carts one after another, as the add's memo of line views does.
+    products = {
+        pid: product(pid, left, max_per_order=per_order, is_available=on)
+        for cart in carts
+        for pid, (_, left, per_order, on) in cart.items()
+    }
+    known = KnownLines(products)
+    for cart in carts:
+        lines = {pid: quantity for pid, (quantity, *_) in cart.items()}
+        remembered = _view(RESOURCES, lines, products, known)
+        assert to_json(remembered) == to_json(_view(RESOURCES, lines, products))
+        _as_documented(remembered)
+
+
+def test_a_new_copy_of_the_menu_gets_line_views_of_its_own() -> None:
+    before = {"bun": product("bun", 40)}
+    after = {"bun": product("bun", 3, price_cents=450)}  # repriced, and now low on stock
+    assert _known_lines(before) is _known_lines(before)
+    old = _view(RESOURCES, {"bun": 2}, before, _known_lines(before))
+    new = _view(RESOURCES, {"bun": 2}, after, _known_lines(after))
+
+    assert old["lines"][0]["unit_price_cents"] == 300
+    assert new["lines"][0]["unit_price_cents"] == 450
+    assert new["lines"][0]["stock"] == {"status": "low_stock", "available": 3}
+    assert new["totals"]["subtotal_cents"] == 900
+
+
+def test_the_memo_of_line_views_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(KnownLines, "LIMIT", 3)
+    known = KnownLines({"bun": product("bun", 40)})
+    for quantity in range(1, 8):
+        view = _view(RESOURCES, {"bun": quantity}, known.products, known)
+        assert view["totals"]["item_count"] == quantity
+        assert len(known._entries) <= 3

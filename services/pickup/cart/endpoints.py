@@ -13,10 +13,10 @@ from pickup.api.ratelimit import counted_in_route, pending_hit, rate_limit
 from pickup.cart.identity import (
     COOKIE_NAME,
     HEADER_NAME,
+    hand_back_token,
     issue_cart_token,
     read_cart_id,
     read_cart_token,
-    set_cart_cookie,
 )
 from pickup.cart.routing import JsonBodyRoute
 from pickup.cart.schemas import CartAdd, CartRemove, CartUpdate, CartView
@@ -112,8 +112,7 @@ def _keep(response: Response, cart_id: str, settings: Settings, token: str | Non
     ``token``: the valid token the request named the cart with, handed back as it is."""
     if token is None:
         token = issue_cart_token(cart_id, settings)
-    set_cart_cookie(response, token, settings)
-    response.headers[HEADER_NAME] = token
+    hand_back_token(response, token, settings)
 
 
 def _within_line_limit(quantity: int, settings: Settings) -> None:

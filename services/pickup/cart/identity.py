@@ -24,6 +24,7 @@ from pickup.settings import Settings
 
 COOKIE_NAME = "pickup_cart"
 HEADER_NAME = "X-Cart-Token"
+_HEADER_KEY = HEADER_NAME.lower().encode("latin-1")
 SALT = "cart"
 # Large enough for any token we issue, small enough that nobody makes us verify a megabyte.
 _MAX_TOKEN_LENGTH = 256
@@ -86,6 +87,13 @@ def set_cart_cookie(response: Response, token: str, settings: Settings) -> None:
     """Give the browser the cart token; it lives as long as an untouched cart does."""
     header = _cart_cookie(token, settings.cart_ttl_seconds, settings.secure_cookies)
     response.raw_headers.append((b"set-cookie", header))
+
+
+def hand_back_token(response: Response, token: str, settings: Settings) -> None:
+    """The cart token on a response about the cart: as the cookie and as ``X-Cart-Token``
+    (appended as it is: only this sets it, once a response)."""
+    set_cart_cookie(response, token, settings)
+    response.raw_headers.append((_HEADER_KEY, token.encode("latin-1")))
 
 
 # A value http.cookies writes as it is (no quoting): every token we issue. The characters are

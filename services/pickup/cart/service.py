@@ -9,6 +9,7 @@ Prices always come from the products, never from the client.
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any, Literal
 
 from pickup.adapters.carts import GuardChanged, LineCapExceeded, OverRateLimit
@@ -97,6 +98,8 @@ async def add_item(
         except GuardChanged:
             pass  # the hit was counted, so the long way does not count it again
         else:
+            if lines.keys() <= known.keys():  # else a line's product comes from DynamoDB
+                return _view(resources, lines, known, _known_lines(known))
             return _view(resources, lines, await products_by_id(resources, lines, known=known))
     if limit is not None:
         await limit.count()
@@ -209,27 +212,92 @@ def _refusal(
 
 
 def _view(
-    resources: Resources, lines: dict[str, int], products: dict[str, ProductWithInventory]
+    resources: Resources,
+    lines: dict[str, int],
+    products: dict[str, ProductWithInventory],
+    known: KnownLines | None = None,
 ) -> CartViewData:
+    """The cart's view; ``known``: the line views already built from ``products``."""
     settings = resources.settings
-    cart_lines = [
-        _line(product_id, quantity, products.get(product_id))
-        for product_id, quantity in lines.items()
-        if quantity > 0
-    ]
-    cart_lines.sort(key=lambda line: (line["name"].casefold(), line["product_id"]))
+    if known is None:
+        entries = [
+            _entry(product_id, quantity, products.get(product_id))
+            for product_id, quantity in lines.items()
+            if quantity > 0
+        ]
+    else:
+        entries = [
+            known.entry(product_id, quantity)
+            for product_id, quantity in lines.items()
+            if quantity > 0
+        ]
+    entries.sort(key=_SORT_KEY)
+    cart_lines = [line for _, line in entries]
+    subtotal = item_count = 0
+    ready = bool(cart_lines)
+    for line in cart_lines:
+        subtotal += line["line_total_cents"] or 0
+        item_count += line["quantity"]
+        ready = ready and line["fulfillable"]
     return {
         "lines": cart_lines,
         "totals": {
-            "subtotal_cents": sum(line["line_total_cents"] or 0 for line in cart_lines),
-            "item_count": sum(line["quantity"] for line in cart_lines),
+            "subtotal_cents": subtotal,
+            "item_count": item_count,
             "line_count": len(cart_lines),
             "currency": settings.currency,
         },
-        "checkout_ready": bool(cart_lines) and all(line["fulfillable"] for line in cart_lines),
+        "checkout_ready": ready,
         "max_lines": settings.cart_max_lines,
         "max_quantity": settings.cart_max_quantity,
     }
+
+
+_SORT_KEY = operator.itemgetter(0)
+_Entry = tuple[tuple[str, str], dict[str, Any]]
+
+
+def _entry(product_id: str, quantity: int, product: ProductWithInventory | None) -> _Entry:
+    """A line's view and the key the view sorts it by (name, then id)."""
+    line = _line(product_id, quantity, product)
+    return (line["name"].casefold(), product_id), line
+
+
+class KnownLines:
+    """The line views built from one parsed copy of the menu, by (product id, quantity).
+
+    A line's view depends on its product and quantity alone, and a shopper's cart holds the
+    same few lines add after add, so the add (the hot path) builds each one once per copy of
+    the menu. The views are shared: nothing may change them (they are serialised, or
+    validated into models, as they are). Bounded: past ``LIMIT`` views it starts again."""
+
+    LIMIT = 4096
+
+    def __init__(self, products: dict[str, ProductWithInventory]) -> None:
+        self.products = products
+        self._entries: dict[tuple[str, int], _Entry] = {}
+
+    def entry(self, product_id: str, quantity: int) -> _Entry:
+        found = self._entries.get((product_id, quantity))
+        if found is None:
+            if len(self._entries) >= self.LIMIT:
+                self._entries.clear()
+            found = _entry(product_id, quantity, self.products[product_id])
+            self._entries[(product_id, quantity)] = found
+        return found
+
+
+_known: KnownLines | None = None
+
+
+def _known_lines(products: dict[str, ProductWithInventory]) -> KnownLines:
+    """The line views of ``products`` (a parsed copy of the menu), started anew when the
+    process parses another copy."""
+    global _known
+    known = _known
+    if known is None or known.products is not products:
+        known = _known = KnownLines(products)
+    return known
 
 
 def _line(product_id: str, quantity: int, product: ProductWithInventory | None) -> dict[str, Any]:

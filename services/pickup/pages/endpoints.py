@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pickup.adapters.carts import new_cart_id
 from pickup.api.deps import ResourcesDep
 from pickup.api.ratelimit import rate_limit
-from pickup.cart.identity import HEADER_NAME, issue_cart_token, read_cart_id, set_cart_cookie
+from pickup.cart.identity import hand_back_token, issue_cart_token, read_cart_id
 from pickup.cart.schemas import CartView
 from pickup.cart.service import add_item, set_item_quantity, view_cart
 from pickup.core.errors import InvalidInput, NotFound, PickupError, ServiceUnavailable
@@ -214,9 +214,7 @@ async def _cart_form(request: Request, resources: Resources, *, add: bool) -> Re
             notice = "unavailable"
         else:
             response = RedirectResponse(f"/cart?{urlencode({'notice': notice})}", 303)
-            token = issue_cart_token(cart_id, settings)
-            set_cart_cookie(response, token, settings)
-            response.headers[HEADER_NAME] = token
+            hand_back_token(response, issue_cart_token(cart_id, settings), settings)
             return response
     return RedirectResponse(f"/cart?{urlencode({'notice': notice})}", 303)
 
