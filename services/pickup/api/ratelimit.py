@@ -30,7 +30,7 @@ from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 
 from pickup.adapters.redis import hit_lua
-from pickup.api.deps import ResourcesDep, get_resources
+from pickup.api.deps import ResourcesDep, resources_of
 from pickup.core.errors import PickupError, ServiceUnavailable
 from pickup.settings import Settings
 
@@ -214,7 +214,7 @@ def counted_in_route(
             handler = super().get_route_handler()
 
             async def counted_once(request: Request) -> Response:
-                resources = await get_resources(request)
+                resources = resources_of(request)
                 hit = PendingHit(
                     limiter_for(request, resources.redis),
                     bucket,

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic_core import to_json
 
 from pickup.adapters.carts import new_cart_id
-from pickup.api.deps import ResourcesDep, get_resources
+from pickup.api.deps import ResourcesDep, resources_of
 from pickup.api.problems import problem_responses
 from pickup.api.ratelimit import counted_in_route, pending_hit, rate_limit
 from pickup.cart.identity import (
@@ -144,7 +144,7 @@ async def add_to_cart(body: CartAdd, request: Request) -> Response:
     # The hot path takes its clients, cart token and rate-limit hit from the request itself
     # rather than as FastAPI dependencies and parameters: resolving those cost more CPU than
     # the rest of the add. The token's header and cookie stay documented (openapi_extra).
-    resources = await get_resources(request)
+    resources = resources_of(request)
     settings = resources.settings
     _within_line_limit(body.quantity, settings)
     cart_id, token = read_cart_token(request, settings) or (new_cart_id(), None)

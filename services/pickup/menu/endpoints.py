@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
-from pickup.api.deps import ResourcesDep, get_resources
+from pickup.api.deps import ResourcesDep, resources_of
 from pickup.api.problems import problem_responses
 from pickup.core.inventory import PRODUCT_ID_PATTERN, UnknownProduct
 from pickup.menu.schemas import Menu, MenuProduct
@@ -59,7 +59,7 @@ async def get_menu(request: Request) -> Response:
     # The hottest route reads its one header and the shared clients itself: FastAPI's
     # resolution of a dependency and a header parameter cost more CPU than the rest of the
     # route. The header stays documented (openapi_extra above), as FastAPI would document it.
-    document = await menu_document(await get_resources(request))
+    document = await menu_document(resources_of(request))
     headers = {"ETag": document.etag, "Cache-Control": CACHE_CONTROL}
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and _matches(if_none_match, document.etag):
