@@ -13,7 +13,11 @@ import httpx
 import pytest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from pickup.api.security import CONTENT_SECURITY_POLICY, script_hashes
+from pickup.api.security import (
+    CONTENT_SECURITY_POLICY,
+    DATA_CONTENT_SECURITY_POLICY,
+    script_hashes,
+)
 from tests.integration.staff_helpers import Office
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates" / "pages"
@@ -35,15 +39,28 @@ def policy(response: httpx.Response) -> dict[str, str]:
     return {d.split(" ", 1)[0]: d.split(" ", 1)[1] if " " in d else "" for d in directives if d}
 
 
+def is_data(response: httpx.Response) -> bool:
+    return response.headers["content-type"].startswith(
+        ("application/json", "application/problem+json")
+    )
+
+
 def assert_hardened(response: httpx.Response) -> None:
     where = f"{response.request.method} {response.request.url.path} ({response.status_code})"
     headers = response.headers
     assert headers["x-content-type-options"] == "nosniff", where
-    assert headers["referrer-policy"] in {"same-origin", "no-referrer", "strict-origin"}, where
     assert headers["x-frame-options"] == "DENY", where
-    assert "camera=()" in headers["permissions-policy"], where
+    assert len(headers.get_list("content-security-policy")) == 1, where
     directives = policy(response)
     assert directives["frame-ancestors"] == "'none'", where
+    if is_data(response):
+        # Data loads and runs nothing: the page policies have nothing to govern there.
+        assert directives == {"default-src": "'none'", "frame-ancestors": "'none'"}, where
+        assert "permissions-policy" not in headers, where
+        return
+    assert headers["referrer-policy"] in {"same-origin", "no-referrer", "strict-origin"}, where
+    assert "camera=()" in headers["permissions-policy"], where
+    assert headers["cross-origin-opener-policy"] == "same-origin", where
     assert "'unsafe-inline'" not in directives.get("script-src", ""), where
     assert "'unsafe-eval'" not in directives.get("script-src", ""), where
     assert directives["object-src"] == "'none'", where
@@ -70,16 +87,19 @@ async def test_every_kind_of_answer_carries_the_security_headers(
         await anonymous.get("/healthz"),
     ]
     assert {answer.status_code for answer in answers} >= {200, 401, 404, 413, 415}
+    # Both kinds are here: pages and static files, and JSON and problems.
+    assert {is_data(answer) for answer in answers} == {True, False}
     for answer in answers:
         assert_hardened(answer)
     assert policy(answers[0])["script-src"] == "'self'"
+    assert answers[6].headers["content-security-policy"] == CONTENT_SECURITY_POLICY  # app.css
     assert "strict-transport-security" not in answers[0].headers
 
 
 async def test_a_route_that_chose_its_own_header_keeps_it(anonymous: httpx.AsyncClient) -> None:
     menu = await anonymous.get("/api/menu")
     assert menu.headers["cache-control"] == "no-cache"  # the menu's own, revalidated by ETag
-    assert menu.headers.get_list("content-security-policy") == [CONTENT_SECURITY_POLICY]
+    assert menu.headers.get_list("content-security-policy") == [DATA_CONTENT_SECURITY_POLICY]
     page = await anonymous.get("/menu")  # the pages send their own policy: one header, theirs
     assert len(page.headers.get_list("content-security-policy")) == 1
 

@@ -1,6 +1,6 @@
 """Security headers on every response, as one pure ASGI middleware.
 
-Every answer (pages, JSON, problems, static files, streams) gets:
+Every document (pages, static files, streams, the API docs page) gets:
 
 - ``Content-Security-Policy``: scripts, styles, images and connections from this origin only,
   no inline script anywhere (the pages pass data to their modules in
@@ -21,10 +21,19 @@ Every answer (pages, JSON, problems, static files, streams) gets:
   details, confirmation, checkout): personal data and session-bound answers never sit in a
   shared or back/forward cache, whatever the route chose.
 
-The header block is built once; most responses (the route set none of these headers, the
-request came over plain HTTP, nothing to keep from caches) cost one set of their header names,
-built without a Python-level loop, and a list concatenation (the menu and cart paths are
-benchmarked).
+A data answer (``application/json``, ``application/problem+json``: the API) is never a page:
+it loads nothing, runs nothing and links nowhere, so the policies that govern what a page may
+do (its sources, features, referrers and openers) have nothing to govern. It gets what keeps
+it from being read as something else or shown inside someone else's page, as OWASP's REST
+guidance has it: ``Content-Security-Policy: default-src 'none'; frame-ancestors 'none'``
+(stricter than the pages' policy), ``nosniff`` and ``X-Frame-Options: DENY``; HSTS and
+``no-store`` as above. (Each header costs every answer its writing and uvicorn's checks: the
+three instead of six are 3% of a cart add, docs/performance.md.)
+
+The header blocks are built once; most responses (the route set none of these headers, the
+request came over plain HTTP, nothing to keep from caches) cost one mapping of their header
+names, built without a Python-level loop, and a list concatenation (the menu and cart paths
+are benchmarked).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import functools
 import hashlib
 import operator
 import re
+from collections.abc import Collection
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -80,9 +90,17 @@ _BASE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"permissions-policy", PERMISSIONS_POLICY.encode()),
 )
 _BASE_NAMES = frozenset(name for name, _ in _BASE_HEADERS)
+DATA_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+_DATA_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", DATA_CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+)
+_DATA_TYPES = (b"application/json", b"application/problem+json")
 _HSTS_HEADER = (b"strict-transport-security", HSTS.encode())
 _NO_STORE = (b"cache-control", b"no-store")
 _name = operator.itemgetter(0)
+_value = operator.itemgetter(1)
 
 
 def script_hashes(html: str) -> list[str]:
@@ -161,12 +179,20 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
-                present = set(map(bytes.lower, map(_name, headers)))
-                if policy is None and not tls and not no_store and present.isdisjoint(_BASE_NAMES):
-                    # Most answers: the route set none of them, nothing else to do.
-                    headers += _BASE_HEADERS
+                # Lower-case name -> value (the last of a repeated one), without a Python loop.
+                present = dict(
+                    zip(map(bytes.lower, map(_name, headers)), map(_value, headers), strict=True)
+                )
+                data = present.get(b"content-type", b"").startswith(_DATA_TYPES)
+                if (
+                    policy is None
+                    and not tls
+                    and not no_store
+                    and present.keys().isdisjoint(_BASE_NAMES)
+                ):  # most answers: the route set none of them, nothing else to do
+                    headers += _DATA_HEADERS if data else _BASE_HEADERS
                 else:
-                    headers = self._completed(headers, present, policy, tls, no_store)
+                    headers = self._completed(headers, present.keys(), data, policy, tls, no_store)
                 message["headers"] = headers
             await send(message)
 
@@ -175,16 +201,19 @@ class SecurityHeaders:
     @staticmethod
     def _completed(
         headers: list[tuple[bytes, bytes]],
-        present: set[bytes],
+        names: Collection[bytes],
+        data: bool,
         policy: tuple[bytes, bytes] | None,
         tls: bool,
         no_store: bool,
     ) -> list[tuple[bytes, bytes]]:
-        """``headers`` with what the answer lacks; ``present``: their names, in lower case."""
-        if policy is not None and b"content-security-policy" not in present:
+        """``headers`` with what the answer lacks; ``names``: theirs, in lower case."""
+        present = set(names)
+        if policy is not None and not data and b"content-security-policy" not in present:
             headers.append(policy)
             present.add(b"content-security-policy")
-        headers += [item for item in _BASE_HEADERS if item[0] not in present]
+        block = _DATA_HEADERS if data else _BASE_HEADERS
+        headers += [item for item in block if item[0] not in present]
         if tls and b"strict-transport-security" not in present:
             headers.append(_HSTS_HEADER)
         if no_store:
