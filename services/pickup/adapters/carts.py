@@ -264,8 +264,10 @@ class CartStore:
             args += [rate[1], rate[2]]
         else:
             args += ["", ""]
-        with self._translate_errors():
+        try:  # _translate_errors, written out: a generator-based context manager per add
             result, detail = await self._add_capped(keys=keys, args=args)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise ServiceUnavailable(UNREACHABLE) from error
         if result == -5:
             raise OverRateLimit(int(detail))
         if result == -4:
