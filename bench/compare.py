@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 
 import httpx
-import psutil
 
+from bench.monitor import tree_cpu_seconds
 from bench.results import Figures
 from bench.scenarios.menu import prime
 from bench.stock import plentiful_products
@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
                 for side in order[shift:] + order[:shift]:
                     url = sides[side]
                     ctx.reset_rate_limits()
-                    used = _cpu_seconds(pids[side])
+                    used = tree_cpu_seconds(pids[side])
                     figures[side].append(run_wrk(url, script, load, wrk_env))
-                    cpu[side] += _cpu_seconds(pids[side]) - used
+                    cpu[side] += tree_cpu_seconds(pids[side]) - used
             combined = {side: Figures.combine(rounds) for side, rounds in figures.items()}
             bare_rate = combined["baseline"].rate
             report[name] = {
@@ -105,16 +105,6 @@ def main(argv: list[str] | None = None) -> int:
         httpx.get(after.url + "/healthz", timeout=5)
     print(json.dumps(report, indent=2))
     return 0
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a server process and its children (uvicorn's workers)."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        times = process.cpu_times()
-        total += times.user + times.system
-    return total
 
 
 if __name__ == "__main__":

@@ -27,6 +27,16 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process and its children (uvicorn's workers) have used."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 class RssMonitor:
     """Peak RSS per (process name, phase); ``phase`` is whatever is running now."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from bench.context import Context
+from bench.context import Context, cpu_details
 from bench.results import Figures, ScenarioResult
 from bench.stock import plentiful_products
 from bench.wrk import WrkLoad, run_wrk
@@ -42,21 +42,26 @@ def run(ctx: Context) -> ScenarioResult:
         run_wrk(ctx.api.url + "/api/cart/add", "cart_add", warm, env)
     if not ctx.quick:
         run_wrk(ctx.baseline.url + "/bare/cart", "cart_add", warm, env)
-    app, bare = [], []
     started = 0
-    for _ in range(ctx.rounds):
-        bare.append(run_wrk(ctx.baseline.url + "/bare/cart", "cart_add", load, env))
+
+    def measure_app() -> Figures:
+        nonlocal started
         ctx.reset_rate_limits()
         warm_menu(ctx)
         carts_before = count_carts(ctx)
-        app.append(run_wrk(ctx.api.url + "/api/cart/add", "cart_add", load, env))
+        figures = run_wrk(ctx.api.url + "/api/cart/add", "cart_add", load, env)
         started += count_carts(ctx) - carts_before
-    adds = sum(figures.statuses.get(200, 0) for figures in app)
+        return figures
+
+    app, bare = ctx.alternate(
+        measure_app, lambda: run_wrk(ctx.baseline.url + "/bare/cart", "cart_add", load, env)
+    )
+    adds = sum(figures.statuses.get(200, 0) for figures in app.rounds)
     return ScenarioResult.versus(
         "cart_add",
         "requests/s",
-        Figures.combine(app),
-        Figures.combine(bare),
+        app.figures,
+        bare.figures,
         "POST /bare/cart: the same body, one Redis HINCRBY",
         GOAL,
         products=len(products),
@@ -66,4 +71,5 @@ def run(ctx: Context) -> ScenarioResult:
         measured_adds_per_cart=round(adds / started, 2) if started else None,
         connections=load.connections,
         rounds=ctx.rounds,
+        **cpu_details(app, bare),
     )

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 
 from bench.baseline import MENU_KEY
-from bench.context import Context
-from bench.results import Figures, ScenarioResult
+from bench.context import Context, cpu_details
+from bench.results import ScenarioResult
 from bench.wrk import WrkLoad, run_wrk
 
 NEEDS = ("api", "baseline")
@@ -38,18 +38,19 @@ def run(ctx: Context) -> ScenarioResult:
         run_wrk(ctx.api.url + "/api/menu", "get", warm)
     if not ctx.quick:
         run_wrk(ctx.baseline.url + "/bare/menu", "get", warm)
-    app, bare = [], []
-    for _ in range(ctx.rounds):
-        bare.append(run_wrk(ctx.baseline.url + "/bare/menu", "get", load))
-        app.append(run_wrk(ctx.api.url + "/api/menu", "get", load))
+    app, bare = ctx.alternate(
+        lambda: run_wrk(ctx.api.url + "/api/menu", "get", load),
+        lambda: run_wrk(ctx.baseline.url + "/bare/menu", "get", load),
+    )
     return ScenarioResult.versus(
         "menu",
         "requests/s",
-        Figures.combine(app),
-        Figures.combine(bare),
+        app.figures,
+        bare.figures,
         "GET /bare/menu: the same bytes from one Redis HGET",
         GOAL,
         body_bytes=size,
         connections=load.connections,
         rounds=ctx.rounds,
+        **cpu_details(app, bare),
     )

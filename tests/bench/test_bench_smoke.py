@@ -93,6 +93,14 @@ def test_quick_bench_writes_results_and_loses_nothing(wrk: str, tmp_path: Path) 
         assert result["ratio"] == pytest.approx(result["value"] / result["baseline"], rel=0.01)
         assert result["p50_ms"] <= result["p99_ms"], name
 
+    for name in ("menu", "cart_add"):  # what each request cost each server, from /proc
+        details = scenarios[name]["details"]
+        assert details["cpu_ms_per_request"] > 0, name
+        assert details["baseline_cpu_ms_per_request"] > 0, name
+        assert details["cpu_ratio"] == pytest.approx(
+            details["baseline_cpu_ms_per_request"] / details["cpu_ms_per_request"], rel=0.01
+        )
+
     # Shoppers' carts get five adds each, however wrk interleaves its connections (a few
     # carts are still open when the load stops).
     assert 4.5 <= scenarios["cart_add"]["details"]["measured_adds_per_cart"] <= 5
