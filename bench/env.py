@@ -72,6 +72,24 @@ def server_flags() -> list[str]:
     return flags
 
 
+def uvicorn_command(target: str, port: int, workers: int) -> list[str]:
+    """The command line serving the app factory ``target`` as the bench serves its apps."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        *server_flags(),
+    ]
+
+
 @dataclass
 class Process:
     name: str
@@ -179,21 +197,7 @@ class BenchEnv:
         self, name: str, target: str, env: dict[str, str], port: int | None = None
     ) -> Process:
         port = port or free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            target,
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(self.workers),
-            *server_flags(),
-        ]
-        process = self._spawn(name, command, env)
+        process = self._spawn(name, uvicorn_command(target, port, self.workers), env)
         process.url = f"http://127.0.0.1:{port}"
         _wait_http(process, process.url + "/healthz", 60)
         return process

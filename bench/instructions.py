@@ -20,14 +20,13 @@ import asyncio
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.env import ROOT, BenchEnv, free_port, server_flags
+from bench.env import ROOT, BenchEnv, free_port, uvicorn_command
 from bench.stock import plentiful_products
 
 SIDES = {
@@ -83,18 +82,7 @@ def count(env: BenchEnv, side: str, products: list[str], warm: int, adds: int) -
             "valgrind",
             "--tool=callgrind",
             f"--callgrind-out-file={out}/callgrind.%p",
-            sys.executable,
-            "-m",
-            "uvicorn",
-            target,
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            *server_flags(),
+            *uvicorn_command(target, port, 1),
         ]
         with (out / "server.log").open("wb") as log:
             server = subprocess.Popen(  # noqa: S603 (our own fixed command line)
