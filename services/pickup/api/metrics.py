@@ -135,36 +135,10 @@ class PrometheusMiddleware:
             method = "OTHER"
         route = scope["path"]
         in_progress = self._fixed.get((method, route))
-        if in_progress is None:
-            await self._watched(scope, receive, send, method)
-            return
-        in_progress.inc()
-        started = time.perf_counter()
-        status = 0
-
-        async def send_timed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                self._observe_seconds(method, route, _since(started))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_timed)
-        finally:
-            in_progress.dec()
-            if not status:  # no answer started: the exception becomes a 500 further out
-                self._observe_seconds(method, route, _since(started))
-            self._count(method, route, status or 500)
-
-    async def _watched(self, scope: Scope, receive: Receive, send: Send, method: str) -> None:
-        """A request whose route is not known yet: its scope tells when the router chose."""
-        request = _RequestScope(scope)
-        request.middleware = self
-        request.method = method
-        request.in_progress = None
-        request.label = None
-        request.root_path = scope.get("root_path", "")
+        # A request whose route is not known yet: its scope tells when the router chose.
+        watched = self._watch(scope, method) if in_progress is None else None
+        if in_progress is not None:
+            in_progress.inc()
         started = time.perf_counter()
         status = 0
         timed = False
@@ -174,20 +148,33 @@ class PrometheusMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 timed = True
-                self._observe_seconds(method, request.template(), _since(started))
+                label = route if watched is None else watched.template()
+                self._observe_seconds(method, label, _since(started))
             await send(message)
 
         try:
-            await self.app(request, receive, send_timed)
+            await self.app(scope if watched is None else watched, receive, send_timed)
         finally:
-            route = request.template()
-            if request.in_progress is not None:
-                request.in_progress.dec()
-                if route == scope["path"]:  # a route without parameters: learn it
-                    self._fixed[(method, route)] = request.in_progress
+            if watched is not None:
+                route = watched.template()
+                in_progress = watched.in_progress
+                if in_progress is not None and route == scope["path"]:
+                    # A route without parameters: learn it.
+                    self._fixed[(method, route)] = in_progress
+            if in_progress is not None:
+                in_progress.dec()
             if not timed:  # no answer started: the exception becomes a 500 further out
                 self._observe_seconds(method, route, _since(started))
             self._count(method, route, status or 500)
+
+    def _watch(self, scope: Scope, method: str) -> _RequestScope:
+        request = _RequestScope(scope)
+        request.middleware = self
+        request.method = method
+        request.in_progress = None
+        request.label = None
+        request.root_path = scope.get("root_path", "")
+        return request
 
 
 def _since(started: float) -> float:

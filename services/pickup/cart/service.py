@@ -219,18 +219,13 @@ def _view(
 ) -> CartViewData:
     """The cart's view; ``known``: the line views already built from ``products``."""
     settings = resources.settings
-    if known is None:
-        entries = [
-            _entry(product_id, quantity, products.get(product_id))
-            for product_id, quantity in lines.items()
-            if quantity > 0
-        ]
-    else:
-        entries = [
-            known.entry(product_id, quantity)
-            for product_id, quantity in lines.items()
-            if quantity > 0
-        ]
+    entries = [
+        _entry(product_id, quantity, products.get(product_id))
+        if known is None
+        else known.entry(product_id, quantity)
+        for product_id, quantity in lines.items()
+        if quantity > 0
+    ]
     entries.sort(key=_SORT_KEY)
     cart_lines = [line for _, line in entries]
     subtotal = item_count = 0
