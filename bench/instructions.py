@@ -21,12 +21,12 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-from bench.env import ROOT, BenchEnv, free_port, uvicorn_command
+from bench.env import BenchEnv, _wait_http, free_port, uvicorn_command
+from bench.scenarios.cart_add import ADDS_PER_CART
 from bench.stock import plentiful_products
 
 SIDES = {
@@ -34,7 +34,6 @@ SIDES = {
     "api": ("pickup.api.main:create", "/api/cart/add"),
 }
 SHOPPERS = 16
-ADDS_PER_CART = 5  # as bench/wrk/cart_add.lua
 
 
 async def shop(url: str, path: str, products: list[str], adds: int) -> None:
@@ -84,12 +83,10 @@ def count(env: BenchEnv, side: str, products: list[str], warm: int, adds: int) -
             f"--callgrind-out-file={out}/callgrind.%p",
             *uvicorn_command(target, port, 1),
         ]
-        with (out / "server.log").open("wb") as log:
-            server = subprocess.Popen(  # noqa: S603 (our own fixed command line)
-                command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
-            )
+        # The bench's own spawning: logs/<side>-callgrind.log, a session of its own.
+        server = env._spawn(f"{side}-callgrind", command, environment)
         try:
-            _wait_ready(server, url)
+            _wait_http(server, url + "/healthz", 600)
             if side == "api":
                 httpx.get(url + "/api/menu", timeout=120).raise_for_status()
             asyncio.run(shop(url, path, products, warm))
@@ -99,22 +96,7 @@ def count(env: BenchEnv, side: str, products: list[str], warm: int, adds: int) -
             dump = max(out.glob(f"callgrind.{server.pid}.*"), key=lambda p: p.stat().st_mtime)
             return _total(dump) / (adds // SHOPPERS * SHOPPERS)
         finally:
-            server.terminate()
-            server.wait(60)
-
-
-def _wait_ready(server: subprocess.Popen[bytes], url: str, seconds: float = 600) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the server exited under valgrind")
-        try:
-            if httpx.get(url + "/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"the server did not answer within {seconds:.0f} s under valgrind")
+            env.stop(server.name)
 
 
 def _control(option: str, pid: int) -> None:
